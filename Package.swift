@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Hot loops (pattern fill, CRC) live in C and are always optimised, so a debug
+// build of the daemon or the tests still runs the synthetic device at full rate.
+let optimisedC: [CSetting] = [.unsafeFlags(["-O2"])]
+
+let package = Package(
+    name: "capture",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "captured", targets: ["captured"]),
+        .executable(name: "capturectl", targets: ["capturectl"]),
+        .library(name: "CaptureClient", targets: ["CaptureClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+    ],
+    targets: [
+        // C: constants, packed and union structs Swift cannot import, atomics on shared memory.
+        .target(name: "CCaptureShim", cSettings: optimisedC, linkerSettings: [.linkedLibrary("z")]),
+        // One thin wrapper per syscall; errno becomes SystemError naming the call.
+        .target(name: "CaptureSystem", dependencies: ["CCaptureShim"]),
+        // The memfd ring: layout, creation, sealing, locking, the seqlock and the frame pattern.
+        .target(name: "CaptureRing", dependencies: ["CaptureSystem", "CCaptureShim"]),
+        // The wire protocol over SOCK_SEQPACKET.
+        .target(name: "CaptureProtocol", dependencies: ["CaptureSystem"]),
+        // Device backends: the contract and the synthetic device.
+        .target(name: "CaptureDevice", dependencies: ["CaptureRing", "CaptureSystem", "CCaptureShim"]),
+        // capture.toml: a TOML reader that keeps line numbers, and the typed configuration.
+        .target(name: "CaptureConfig", dependencies: []),
+        // The daemon: event loop, streams, client sessions, residency guard, logging.
+        .target(name: "CaptureDaemon", dependencies: [
+            "CaptureConfig", "CaptureDevice", "CaptureProtocol", "CaptureRing", "CaptureSystem",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "DequeModule", package: "swift-collections"),
+        ]),
+        .executableTarget(name: "captured", dependencies: [
+            "CaptureDaemon", "CaptureConfig",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The client library applications link.
+        .target(name: "CaptureClient", dependencies: ["CaptureProtocol", "CaptureRing", "CaptureSystem"]),
+        .executableTarget(name: "capturectl", dependencies: [
+            "CaptureClient",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // A misbehaving client for the service tests (holds leases, never reads, sends garbage).
+        .executableTarget(name: "capture-testclient", dependencies: ["CaptureClient", "CaptureProtocol", "CaptureSystem"],
+                          path: "Tests/capture-testclient"),
+        .testTarget(name: "CaptureRingTests", dependencies: ["CaptureRing", "CaptureSystem", "CaptureDevice"]),
+        .testTarget(name: "CaptureProtocolTests", dependencies: ["CaptureProtocol"]),
+        .testTarget(name: "CaptureConfigTests", dependencies: ["CaptureConfig"]),
+        .testTarget(name: "CaptureServiceTests", dependencies: ["CaptureClient", "CaptureProtocol", "CaptureSystem", "CaptureRing"]),
+    ]
+)

@@ -1,0 +1,232 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A configuration error, located: `file:line: key: message`.
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public let file: String
+    public let line: Int?
+    public let key: String?
+    public let message: String
+
+    public var description: String {
+        var text = file
+        if let line { text += ":\(line)" }
+        text += ": "
+        if let key { text += "\(key): " }
+        return text + message
+    }
+}
+
+/// The typed contents of capture.toml (config/capture.toml documents every key).
+public struct Configuration: Sendable {
+    public struct Stream: Sendable, Equatable {
+        public enum Device: Sendable, Equatable {
+            case synthetic
+            case kernel(path: String)
+            public var name: String {
+                switch self {
+                case .synthetic: return "synthetic"
+                case .kernel(let p): return p
+                }
+            }
+        }
+        public enum Payload: String, Sendable {
+            case pattern, header
+        }
+        public enum HugePages: String, Sendable {
+            case none
+            case size2M = "2M"
+            case size1G = "1G"
+        }
+        public enum Lock: String, Sendable {
+            case required
+            case bestEffort = "best-effort"
+        }
+
+        public var name: String
+        public var device: Device = .synthetic
+        public var frameBytes = 1_000_000
+        /// Frames per second; 0: as fast as possible.
+        public var frameRate: Double = 1000
+        public var payload: Payload = .pattern
+        public var slots = 64
+        public var hugePages: HugePages = .none
+        public var lock: Lock = .required
+        /// Slots kept queued at the device.
+        public var queueDepth = 8
+        /// Most frames one lease client may hold.
+        public var maxLeases = 8
+    }
+
+    public var socketPath: String?
+    public var maxClients = 64
+    public var leaseTimeoutMilliseconds = 5000
+    public var clientTimeoutMilliseconds = 10000
+    public var allowUIDs: [UInt32] = []
+    public var allowGIDs: [UInt32] = []
+    public var streams: [Stream] = []
+
+    public init() {}
+
+    /// Reads and checks a configuration file.
+    public static func load(path: String) throws(ConfigError) -> Configuration {
+        guard let f = fopen(path, "r") else {
+            throw ConfigError(file: path, line: nil, key: nil, message: "cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(f) }
+        var bytes: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = fread(&buf, 1, buf.count, f)
+            if n <= 0 { break }
+            bytes.append(contentsOf: buf[0..<n])
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw ConfigError(file: path, line: nil, key: nil, message: "not UTF-8 text")
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws(ConfigError) -> Configuration {
+        let root: TOMLTable
+        do { root = try TOMLReader.parse(text) } catch {
+            throw ConfigError(file: file, line: error.line, key: nil, message: error.message)
+        }
+        var reader = ConfigReader(file: file)
+        return try reader.read(root)
+    }
+}
+
+/// Turns TOML into a Configuration; each complaint names the file, the line and the key.
+struct ConfigReader {
+    let file: String
+
+    func error(_ value: TOMLValue?, _ key: String, _ message: String, table: TOMLTable? = nil) -> ConfigError {
+        ConfigError(file: file, line: value?.line ?? table?.line, key: key, message: message)
+    }
+
+    func table(_ v: TOMLValue, _ key: String) throws(ConfigError) -> TOMLTable {
+        guard case .table(let t) = v.kind else { throw error(v, key, "expected a table, found \(v.typeName)") }
+        return t
+    }
+
+    func int(_ v: TOMLValue, _ key: String, _ range: ClosedRange<Int64>) throws(ConfigError) -> Int {
+        guard case .integer(let n) = v.kind else { throw error(v, key, "expected an integer, found \(v.typeName)") }
+        guard range.contains(n) else { throw error(v, key, "\(n) is out of range (\(range.lowerBound)…\(range.upperBound))") }
+        return Int(n)
+    }
+
+    func number(_ v: TOMLValue, _ key: String) throws(ConfigError) -> Double {
+        switch v.kind {
+        case .integer(let n): return Double(n)
+        case .float(let d): return d
+        default: throw error(v, key, "expected a number, found \(v.typeName)")
+        }
+    }
+
+    func string(_ v: TOMLValue, _ key: String) throws(ConfigError) -> String {
+        guard case .string(let s) = v.kind else { throw error(v, key, "expected a string, found \(v.typeName)") }
+        return s
+    }
+
+    func choice<T: RawRepresentable>(_ v: TOMLValue, _ key: String, _: T.Type, _ all: [T]) throws(ConfigError) -> T where T.RawValue == String {
+        let s = try string(v, key)
+        guard let c = T(rawValue: s) else {
+            throw error(v, key, "\"\(s)\" is not one of \(all.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
+        }
+        return c
+    }
+
+    func unknown(_ t: TOMLTable, _ prefix: String, allowed: Set<String>) throws(ConfigError) {
+        for k in t.keys where !allowed.contains(k) {
+            throw error(t[k], prefix + k, "unknown key (known: \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    mutating func read(_ root: TOMLTable) throws(ConfigError) -> Configuration {
+        var config = Configuration()
+        try unknown(root, "", allowed: ["daemon", "access", "stream"])
+        if let d = root["daemon"] {
+            let t = try table(d, "daemon")
+            try unknown(t, "daemon.", allowed: ["socket", "max_clients", "lease_timeout_ms", "client_timeout_ms"])
+            if let v = t["socket"] {
+                let p = try string(v, "daemon.socket")
+                guard p.hasPrefix("/") else { throw error(v, "daemon.socket", "must be an absolute path") }
+                config.socketPath = p
+            }
+            if let v = t["max_clients"] { config.maxClients = try int(v, "daemon.max_clients", 1...4096) }
+            if let v = t["lease_timeout_ms"] { config.leaseTimeoutMilliseconds = try int(v, "daemon.lease_timeout_ms", 10...3_600_000) }
+            if let v = t["client_timeout_ms"] { config.clientTimeoutMilliseconds = try int(v, "daemon.client_timeout_ms", 10...3_600_000) }
+        }
+        if let a = root["access"] {
+            let t = try table(a, "access")
+            try unknown(t, "access.", allowed: ["allow_uids", "allow_groups"])
+            if let v = t["allow_uids"] {
+                guard case .array(let items) = v.kind else { throw error(v, "access.allow_uids", "expected an array of user ids") }
+                for item in items { config.allowUIDs.append(UInt32(try int(item, "access.allow_uids", 0...Int64(UInt32.max - 1)))) }
+            }
+            if let v = t["allow_groups"] {
+                guard case .array(let items) = v.kind else { throw error(v, "access.allow_groups", "expected an array of group names or ids") }
+                for item in items {
+                    switch item.kind {
+                    case .integer: config.allowGIDs.append(UInt32(try int(item, "access.allow_groups", 0...Int64(UInt32.max - 1))))
+                    case .string(let name):
+                        guard let g = getgrnam(name) else { throw error(item, "access.allow_groups", "no group named \"\(name)\" on this system") }
+                        config.allowGIDs.append(g.pointee.gr_gid)
+                    default: throw error(item, "access.allow_groups", "expected a group name or id, found \(item.typeName)")
+                    }
+                }
+            }
+        }
+        if let s = root["stream"] {
+            let streams = try table(s, "stream")
+            for name in streams.keys {
+                config.streams.append(try stream(name, streams[name]!))
+            }
+        }
+        guard !config.streams.isEmpty else {
+            throw ConfigError(file: file, line: nil, key: "stream", message: "no stream is defined; add a [stream.NAME] table")
+        }
+        return config
+    }
+
+    func stream(_ name: String, _ value: TOMLValue) throws(ConfigError) -> Configuration.Stream {
+        let p = "stream.\(name)."
+        let valid = !name.isEmpty && name.utf8.count <= 31 && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") }
+        guard valid else { throw error(value, "stream.\(name)", "stream names are 1–31 characters of A–Z, a–z, 0–9, _ and -") }
+        let t = try table(value, "stream.\(name)")
+        try unknown(t, p, allowed: ["device", "frame_bytes", "frame_rate", "payload", "queue_depth", "max_leases", "ring"])
+        var s = Configuration.Stream(name: name)
+        if let v = t["device"] {
+            let d = try string(v, p + "device")
+            if d == "synthetic" { s.device = .synthetic } else if d.hasPrefix("/dev/") { s.device = .kernel(path: d) } else {
+                throw error(v, p + "device", "\"\(d)\" is neither \"synthetic\" nor a /dev/captureN path")
+            }
+        }
+        if let v = t["frame_bytes"] { s.frameBytes = try int(v, p + "frame_bytes", 8...(1 << 32)) }
+        if let v = t["frame_rate"] {
+            s.frameRate = try number(v, p + "frame_rate")
+            guard s.frameRate >= 0, s.frameRate <= 1_000_000 else { throw error(v, p + "frame_rate", "must be 0 (as fast as possible) up to 1000000 frames/s") }
+        }
+        if let v = t["payload"] { s.payload = try choice(v, p + "payload", Configuration.Stream.Payload.self, [.pattern, .header]) }
+        if let v = t["queue_depth"] { s.queueDepth = try int(v, p + "queue_depth", 1...1024) }
+        if let v = t["max_leases"] { s.maxLeases = try int(v, p + "max_leases", 1...1024) }
+        var slotsValue: TOMLValue?
+        var lockValue: TOMLValue?
+        if let r = t["ring"] {
+            let rt = try table(r, p + "ring")
+            try unknown(rt, p + "ring.", allowed: ["slots", "hugepages", "lock"])
+            if let v = rt["slots"] { s.slots = try int(v, p + "ring.slots", 2...65536); slotsValue = v }
+            if let v = rt["hugepages"] { s.hugePages = try choice(v, p + "ring.hugepages", Configuration.Stream.HugePages.self, [.none, .size2M, .size1G]) }
+            if let v = rt["lock"] { s.lock = try choice(v, p + "ring.lock", Configuration.Stream.Lock.self, [.required, .bestEffort]); lockValue = v }
+        }
+        if s.slots < s.queueDepth + 2 {
+            throw error(slotsValue ?? value, p + "ring.slots", "\(s.slots) slots cannot feed a device queue of \(s.queueDepth) and leave frames for clients; use at least \(s.queueDepth + 2)")
+        }
+        if case .kernel = s.device, s.lock == .bestEffort {
+            throw error(lockValue, p + "ring.lock", "\"best-effort\" is for synthetic streams only: a device DMAs into the ring, so it must be locked")
+        }
+        return s
+    }
+}

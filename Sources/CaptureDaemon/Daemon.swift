@@ -1,0 +1,408 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CaptureConfig
+import CaptureDevice
+import CaptureProtocol
+import CaptureRing
+import CaptureSystem
+import Foundation
+import Logging
+
+public let captureVersion = "0.1.0"
+
+/// Why the daemon could not start; the text says what to do.
+public struct StartupError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// captured: owns the rings and devices, and serves clients from one epoll event loop.
+///
+/// Start-up order matters: rings are created, populated and locked; each device attaches
+/// (maps or pins) its ring; only then is the ring sealed, guarded, and the socket opened.
+public final class Daemon {
+    let config: Configuration
+    let logger: Logger
+    let socketPath: String
+    private var streams: [StreamEngine] = []
+    private var sessions: [UInt32: ClientSession] = [:]
+    private var nextClientID: UInt32 = 1
+    private let residencyGuard: ResidencyGuard
+    private var guardReasons: [String: String] = [:]
+    private let epoll: Epoll
+    private var listener: ListeningSocket?
+    private let signals: TerminationSignals
+    private let timer: PeriodicTimer
+    private let startedAt = monotonicNanoseconds()
+    private var running = true
+
+    private enum Token {
+        static let listener: UInt64 = 1 << 56
+        static let signals: UInt64 = 2 << 56
+        static let timer: UInt64 = 3 << 56
+        static let device: UInt64 = 4 << 56
+        static let client: UInt64 = 5 << 56
+        static let kindMask: UInt64 = 0xff << 56
+    }
+
+    public init(config: Configuration, socketPath: String, logger: Logger) throws {
+        self.config = config
+        self.socketPath = socketPath
+        self.logger = logger
+        signals = try TerminationSignals()
+        epoll = try Epoll()
+        timer = try PeriodicTimer(intervalNanoseconds: 100_000_000)
+        residencyGuard = try ResidencyGuard(logger: logger)
+    }
+
+    /// Creates every ring and device, seals and guards the rings, opens the socket.
+    public func start() throws {
+        for (index, s) in config.streams.enumerated() {
+            let engine = try makeStream(s)
+            streams.append(engine)
+            try epoll.add(engine.device.completionDescriptor, events: .readable, token: Token.device | UInt64(index))
+        }
+        if let reason = residencyGuard.unavailableReason {
+            logger.warning("residency guard unavailable: \(reason)")
+        }
+        residencyGuard.start()
+        listener = try ListeningSocket.fromSystemd(path: socketPath) ?? ListeningSocket.bind(path: socketPath)
+        try epoll.add(listener!.fd.raw, events: .readable, token: Token.listener)
+        try epoll.add(signals.fd.raw, events: .readable, token: Token.signals)
+        try epoll.add(timer.fd.raw, events: .readable, token: Token.timer)
+        for engine in streams { try engine.start() }
+        logger.info("captured \(captureVersion) ready", metadata: [
+            "socket": "\(socketPath)", "streams": "\(streams.map(\.config.name).joined(separator: ","))",
+            "inherited_socket": "\(listener!.inherited)"])
+    }
+
+    private func makeStream(_ s: Configuration.Stream) throws -> StreamEngine {
+        let hugePage: Memfd.HugePage? = switch s.hugePages {
+        case .none: nil
+        case .size2M: .size2M
+        case .size1G: .size1G
+        }
+        let geometry = RingGeometry(slotCount: s.slots, frameBytes: s.frameBytes, pageBytes: hugePage?.bytes ?? systemPageSize)
+        let device: CaptureDevice
+        switch s.device {
+        case .synthetic:
+            device = try SyntheticDevice(settings: .init(frameBytes: s.frameBytes, frameRate: s.frameRate,
+                                                        payload: s.payload == .pattern ? .pattern : .header))
+        case .kernel(let path):
+            throw StartupError(description: "stream \(s.name): device \(path): this build has no kernel-device backend yet; use device = \"synthetic\"")
+        }
+        let ring = try Ring.create(stream: s.name, geometry: geometry, hugePage: hugePage,
+                                   lock: s.lock == .required ? .required : .bestEffort,
+                                   payloadFormat: s.payload == .pattern ? .pattern : .header)
+        if let warning = ring.lockWarning { logger.warning("\(warning)", metadata: ["stream": "\(s.name)"]) }
+        try device.attach(ring: ring)
+        try ring.seal()
+        if let reason = residencyGuard.guardRing(ring, isHugetlb: hugePage != nil) {
+            guardReasons[s.name] = reason
+        }
+        logger.info("stream attached", metadata: [
+            "stream": "\(s.name)", "device": "\(device.name)", "ring_bytes": "\(geometry.ringBytes)",
+            "slots": "\(geometry.slotCount)", "slot_bytes": "\(geometry.slotStride)", "locked_bytes": "\(ring.lockedBytes)"])
+        return StreamEngine(config: s, ring: ring, device: device, logger: logger)
+    }
+
+    /// The event loop; returns after SIGINT/SIGTERM.
+    public func run() throws {
+        while running {
+            let ready = try epoll.wait(timeoutMilliseconds: 1000)
+            // Device completions first: publishing frames is what clients wait for.
+            for (token, _) in ready where token & Token.kindMask == Token.device {
+                try handleDevice(index: Int(token & ~Token.kindMask))
+            }
+            for (token, events) in ready {
+                let id = token & ~Token.kindMask
+                switch token & Token.kindMask {
+                case Token.listener: acceptClients()
+                case Token.signals: handleSignals()
+                case Token.timer: timer.acknowledge(); tick()
+                case Token.client:
+                    if let session = sessions[UInt32(id)] { handleClient(session, events: events) }
+                default: break
+                }
+            }
+            flushAll()
+        }
+        shutdown()
+    }
+
+    private func handleDevice(index: Int) throws {
+        let engine = streams[index]
+        do {
+            try engine.handleCompletions(now: monotonicNanoseconds())
+        } catch {
+            logger.error("device failed: \(error)", metadata: ["stream": "\(engine.config.name)"])
+            throw error
+        }
+    }
+
+    private func handleSignals() {
+        while let signal = signals.next() {
+            logger.notice("signal \(signal): shutting down")
+            running = false
+        }
+    }
+
+    // MARK: clients
+
+    private func acceptClients() {
+        guard let listener else { return }
+        while true {
+            let socket: FileDescriptor
+            do {
+                guard let s = try UnixSocket.accept(listener.fd) else { return }
+                socket = s
+            } catch {
+                logger.error("\(error)")
+                return
+            }
+            let peer: PeerCredentials
+            do { peer = try UnixSocket.peerCredentials(socket) } catch {
+                logger.error("\(error)")
+                continue
+            }
+            if sessions.count >= config.maxClients {
+                refuse(socket, .tooManyClients, "captured serves at most \(config.maxClients) clients (daemon.max_clients)")
+                logger.warning("client refused: too many clients", metadata: ["pid": "\(peer.pid)", "uid": "\(peer.uid)", "max_clients": "\(config.maxClients)"])
+                continue
+            }
+            if !isAllowed(peer) {
+                refuse(socket, .notPermitted, "uid \(peer.uid) is not allowed by access.allow_uids / access.allow_groups")
+                logger.warning("client refused: not in the allow-list", metadata: ["pid": "\(peer.pid)", "uid": "\(peer.uid)", "gid": "\(peer.gid)"])
+                continue
+            }
+            let id = nextClientID
+            nextClientID &+= 1
+            let session = ClientSession(id: id, socket: socket, peer: peer, now: monotonicNanoseconds())
+            do {
+                try epoll.add(socket.raw, events: .readable, token: Token.client | UInt64(id))
+            } catch {
+                logger.error("\(error)")
+                continue
+            }
+            sessions[id] = session
+            logger.debug("client connected", metadata: ["client": "\(id)", "pid": "\(peer.pid)", "uid": "\(peer.uid)"])
+        }
+    }
+
+    private func refuse(_ socket: FileDescriptor, _ code: ErrorCode, _ text: String) {
+        _ = try? MessageSocket.send(socket, .error(code: code, message: text), blocking: false)
+        socket.close()
+    }
+
+    private func isAllowed(_ peer: PeerCredentials) -> Bool {
+        if config.allowUIDs.isEmpty && config.allowGIDs.isEmpty { return true }
+        if peer.uid == 0 || peer.uid == getuid() || config.allowUIDs.contains(peer.uid) { return true }
+        let groups = Set([peer.gid] + peer.groups)
+        return config.allowGIDs.contains { groups.contains($0) }
+    }
+
+    private func handleClient(_ session: ClientSession, events: Epoll.Events) {
+        if events.contains(.writable) { flush(session) }
+        guard !session.closing else { return }
+        // Bounded: a client flooding us cannot starve the device or the others.
+        for _ in 0..<64 {
+            let incoming: MessageSocket.Incoming
+            do { incoming = try MessageSocket.receive(session.socket, blocking: false) } catch {
+                disconnect(session, why: "\(error)")
+                return
+            }
+            switch incoming {
+            case .wouldBlock: return
+            case .closed:
+                disconnect(session, why: "closed the connection")
+                return
+            case .invalid(let error, let fds):
+                closeAll(fds)
+                fail(session, error.code, error.description)
+                return
+            case .message(let message, let fds):
+                if !fds.isEmpty {
+                    closeAll(fds)
+                    fail(session, .descriptorsRefused, "sent \(fds.count) file descriptor(s); clients may not send descriptors (closed)")
+                    return
+                }
+                handle(message, from: session)
+                if session.closing { return }
+            }
+        }
+    }
+
+    private func handle(_ message: Message, from session: ClientSession) {
+        switch message {
+        case let .hello(streamName, mode, maxLeases):
+            guard session.stream == nil else { return fail(session, .badState, "Hello was already sent on this connection") }
+            guard let engine = streams.first(where: { $0.config.name == streamName }) else {
+                return fail(session, .unknownStream, "no stream named \"\(streamName)\"; streams: \(streams.map(\.config.name).joined(separator: ", "))")
+            }
+            session.stream = engine
+            session.mode = mode
+            let limit = engine.config.maxLeases
+            session.maxLeases = mode == .latest ? 0 : (maxLeases == 0 ? limit : min(Int(maxLeases), limit))
+            let welcome = Welcome(clientID: session.id, mode: mode, maxLeases: UInt16(session.maxLeases),
+                                  leaseTimeoutMilliseconds: UInt32(config.leaseTimeoutMilliseconds),
+                                  ringBytes: UInt64(engine.ring.geometry.ringBytes), headSequence: engine.lastSequence)
+            do {
+                // The ring fd goes out with the Welcome; it is sealed, so the client can only read.
+                guard try MessageSocket.send(session.socket, .welcome(welcome), passing: [engine.ring.memfd.raw], blocking: false) == .sent else {
+                    return disconnect(session, why: "socket full before Welcome")
+                }
+            } catch {
+                return disconnect(session, why: "\(error)")
+            }
+            session.lastNotified = engine.lastSequence
+            engine.attach(session)
+            logger.info("client connected", metadata: [
+                "stream": "\(streamName)", "client": "\(session.id)", "pid": "\(session.peer.pid)", "uid": "\(session.peer.uid)",
+                "mode": "\(mode)", "max_leases": "\(session.maxLeases)"])
+        case .release(let entries):
+            guard let engine = session.stream, session.mode == .lease else {
+                return fail(session, .badState, "Release needs a lease-mode Hello first")
+            }
+            var unknown = 0
+            for e in entries {
+                guard Int(e.slot) < engine.ring.geometry.slotCount else {
+                    return fail(session, .malformed, "slot \(e.slot) is not in the ring of \(engine.ring.geometry.slotCount) slots")
+                }
+                if engine.release(e, by: session) == .notLeased { unknown += 1 }
+            }
+            if unknown > 0 {
+                // Not fatal: a release can race with a revocation.
+                session.outbox.append(.error(code: .notLeased, message: "\(unknown) released frame(s) were not leased to this client (revoked?)"))
+            }
+            do { try engine.refill() } catch { logger.error("device queue failed: \(error)", metadata: ["stream": "\(engine.config.name)"]) }
+        case .statusRequest:
+            do {
+                let json = try JSONEncoder().encode(statusReport())
+                session.outbox.append(.statusReply(json: Array(json)))
+            } catch {
+                session.outbox.append(.error(code: .internalError, message: "status: \(error)"))
+            }
+        case .goodbye:
+            disconnect(session, why: "said goodbye")
+        case .welcome, .frames, .dropped, .leaseRevoked, .error, .statusReply:
+            fail(session, .badState, "\(message.type) is sent by the daemon, not by clients")
+        }
+    }
+
+    /// Answers with an Error and closes the connection; everyone else carries on.
+    private func fail(_ session: ClientSession, _ code: ErrorCode, _ text: String) {
+        logger.warning("client error: \(code): \(text)", metadata: ["client": "\(session.id)", "pid": "\(session.peer.pid)", "uid": "\(session.peer.uid)"])
+        _ = try? MessageSocket.send(session.socket, .error(code: code, message: text), blocking: false)
+        disconnect(session, why: "protocol error")
+    }
+
+    private func disconnect(_ session: ClientSession, why: String) {
+        guard !session.closing else { return }
+        session.closing = true
+        let held = session.leases.count
+        session.stream?.detach(session)
+        epoll.remove(session.socket.raw)
+        session.socket.close()
+        sessions[session.id] = nil
+        if let engine = session.stream {
+            try? engine.refill()
+            logger.info("client disconnected: \(why)", metadata: [
+                "stream": "\(engine.config.name)", "client": "\(session.id)", "pid": "\(session.peer.pid)",
+                "uid": "\(session.peer.uid)", "leases_returned": "\(held)", "dropped": "\(session.dropped)"])
+        }
+    }
+
+    private func flush(_ session: ClientSession) {
+        switch session.flush(now: monotonicNanoseconds()) {
+        case .drained:
+            if session.watchingWritable {
+                session.watchingWritable = false
+                try? epoll.modify(session.socket.raw, events: .readable, token: Token.client | UInt64(session.id))
+            }
+        case .blocked:
+            if !session.watchingWritable {
+                session.watchingWritable = true
+                try? epoll.modify(session.socket.raw, events: [.readable, .writable], token: Token.client | UInt64(session.id))
+            }
+        case .failed(let error):
+            disconnect(session, why: "\(error)")
+        }
+    }
+
+    private func flushAll() {
+        for session in sessions.values where !session.outbox.isEmpty && !session.watchingWritable { flush(session) }
+    }
+
+    private func tick() {
+        let now = monotonicNanoseconds()
+        let leaseTimeout = UInt64(config.leaseTimeoutMilliseconds) * 1_000_000
+        let clientTimeout = UInt64(config.clientTimeoutMilliseconds) * 1_000_000
+        for engine in streams { engine.tick(now: now) }
+        for session in Array(sessions.values) {
+            if let since = session.blockedSince, now - since > clientTimeout {
+                logger.warning("client evicted: it has not read its socket for \(config.clientTimeoutMilliseconds) ms", metadata: [
+                    "client": "\(session.id)", "pid": "\(session.peer.pid)", "uid": "\(session.peer.uid)"])
+                disconnect(session, why: "evicted (not reading)")
+                continue
+            }
+            if let engine = session.stream, !session.leases.isEmpty {
+                let n = engine.revokeExpiredLeases(of: session, now: now, timeout: leaseTimeout)
+                if n > 0 {
+                    logger.warning("leases revoked after \(config.leaseTimeoutMilliseconds) ms", metadata: [
+                        "stream": "\(engine.config.name)", "client": "\(session.id)", "pid": "\(session.peer.pid)", "count": "\(n)"])
+                    try? engine.refill()
+                }
+            }
+        }
+    }
+
+    // MARK: status
+
+    func statusReport() -> StatusReport {
+        let now = monotonicNanoseconds()
+        let list = streams.map { engine -> StatusReport.Stream in
+            let ring = engine.ring
+            let region = residencyGuard.region(for: engine.config.name)
+            let guardState: String
+            if let region { guardState = region.writeProtected ? "active (slots write-protected)" : "active" } else {
+                guardState = "unavailable: " + (guardReasons[engine.config.name] ?? residencyGuard.unavailableReason ?? "not registered")
+            }
+            let resident = (try? ring.residency()).map { $0.resident * (ring.geometry.pageBytes == systemPageSize ? systemPageSize : ring.geometry.pageBytes) } ?? 0
+            let seals = (try? Memfd.seals(ring.memfd))?.description ?? "?"
+            let clients = engine.clients.map { c in
+                StatusReport.Client(id: c.id, pid: c.peer.pid, uid: c.peer.uid, mode: "\(c.mode)", leases: c.leases.count,
+                                    maxLeases: c.maxLeases, lag: engine.lastSequence &- c.lastNotified, delivered: c.delivered,
+                                    dropped: c.dropped, revoked: c.revoked)
+            }
+            return StatusReport.Stream(
+                name: engine.config.name, device: engine.device.name, payload: engine.config.payload.rawValue,
+                frameBytes: engine.config.frameBytes, frameRate: engine.config.frameRate, slots: ring.geometry.slotCount,
+                slotBytes: ring.geometry.slotStride, ringBytes: ring.geometry.ringBytes, lockedBytes: ring.lockedBytes,
+                residentBytes: resident, hugepages: engine.config.hugePages.rawValue, seals: seals, frames: engine.frames,
+                dropped: engine.deviceDrops, clientDrops: engine.clientDrops, headSequence: engine.lastSequence,
+                measuredRate: engine.measuredRate, slotsLeased: engine.slotsLeased,
+                residencyGuard: .init(state: guardState, faults: region?.faults.load(ordering: .relaxed) ?? 0,
+                                      removeEvents: region?.removes.load(ordering: .relaxed) ?? 0),
+                clients: clients)
+        }
+        return StatusReport(daemonPID: getpid(), version: captureVersion, uptimeSeconds: Double(now - startedAt) / 1e9,
+                            clients: sessions.count, streams: list)
+    }
+
+    // MARK: shutdown
+
+    private func shutdown() {
+        for session in Array(sessions.values) {
+            _ = try? MessageSocket.send(session.socket, .goodbye(reason: .shuttingDown, message: "captured is stopping"), blocking: false)
+            disconnect(session, why: "daemon stopping")
+        }
+        for engine in streams {
+            engine.stop()
+            residencyGuard.unguard(engine.ring)
+        }
+        residencyGuard.close()
+        for engine in streams { engine.close() }
+        listener?.close()
+        logger.info("captured stopped")
+    }
+}

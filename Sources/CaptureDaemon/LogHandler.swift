@@ -1,0 +1,58 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+
+/// swift-log backend for captured: one line per event on stderr, metadata as key=value.
+/// Under journald's stream (JOURNAL_STREAM set) each line starts with the syslog priority
+/// `<N>`, which journald turns into PRIORITY=.
+public struct CaptureLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level = .info
+    let label: String
+    let priorityPrefix: Bool
+
+    public init(label: String) {
+        self.label = label
+        priorityPrefix = getenv("JOURNAL_STREAM") != nil
+    }
+
+    /// Installs this handler for the whole process.
+    public static func bootstrap(level: Logger.Level) {
+        LoggingSystem.bootstrap { label in
+            var h = CaptureLogHandler(label: label)
+            h.logLevel = level
+            return h
+        }
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    static func syslogPriority(_ level: Logger.Level) -> Int {
+        switch level {
+        case .trace, .debug: return 7
+        case .info: return 6
+        case .notice: return 5
+        case .warning: return 4
+        case .error: return 3
+        case .critical: return 2
+        }
+    }
+
+    public func log(event: LogEvent) {
+        var fields = self.metadata
+        if let extra = event.metadata { fields.merge(extra) { $1 } }
+        var line = priorityPrefix ? "<\(Self.syslogPriority(event.level))>" : ""
+        line += "\(event.level): \(event.message)"
+        if !fields.isEmpty {
+            line += " [" + fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + "]"
+        }
+        line += "\n"
+        // One write(2) per line so lines from the guard thread never interleave.
+        var bytes = Array(line.utf8)
+        _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+}

@@ -1,0 +1,91 @@
+import CaptureRing
+import CaptureSystem
+
+/// One completed frame as a device reports it (the record read(2) returns from /dev/captureN,
+/// 40 bytes: u32 slot, u32 flags, u64 bytes, u64 sequence, u64 timestamp_ns, u32 checksum,
+/// u32 reserved, little-endian).
+public struct DeviceCompletion: Sendable, Equatable {
+    public static let recordBytes = 40
+
+    public var slot: UInt32
+    public var flags: FrameFlags
+    public var bytes: UInt64
+    /// The device's own frame counter; a gap means the device lost frames (overrun).
+    public var sequence: UInt64
+    public var timestampNanoseconds: UInt64
+    public var checksum: UInt32
+
+    public init(slot: UInt32, flags: FrameFlags, bytes: UInt64, sequence: UInt64, timestampNanoseconds: UInt64, checksum: UInt32) {
+        self.slot = slot
+        self.flags = flags
+        self.bytes = bytes
+        self.sequence = sequence
+        self.timestampNanoseconds = timestampNanoseconds
+        self.checksum = checksum
+    }
+
+    public func encode(into p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: slot.littleEndian, toByteOffset: 0, as: UInt32.self)
+        p.storeBytes(of: flags.rawValue.littleEndian, toByteOffset: 4, as: UInt32.self)
+        p.storeBytes(of: bytes.littleEndian, toByteOffset: 8, as: UInt64.self)
+        p.storeBytes(of: sequence.littleEndian, toByteOffset: 16, as: UInt64.self)
+        p.storeBytes(of: timestampNanoseconds.littleEndian, toByteOffset: 24, as: UInt64.self)
+        p.storeBytes(of: checksum.littleEndian, toByteOffset: 32, as: UInt32.self)
+        p.storeBytes(of: UInt32(0), toByteOffset: 36, as: UInt32.self)
+    }
+
+    public init(decoding p: UnsafeRawPointer) {
+        slot = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
+        flags = FrameFlags(rawValue: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+        bytes = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        sequence = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+        timestampNanoseconds = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+        checksum = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 32, as: UInt32.self))
+    }
+}
+
+/// What a device reports about itself (the driver's STATS ioctl).
+public struct DeviceStats: Sendable, Equatable {
+    public var frames: UInt64 = 0
+    /// Frames the device had to throw away because no slot was queued.
+    public var overruns: UInt64 = 0
+    public var errors: UInt64 = 0
+    public var pinnedPages: UInt64 = 0
+    public var scatterGatherEntries: UInt64 = 0
+    public init() {}
+}
+
+/// The contract every device backend honours, the kernel char device and the synthetic one
+/// alike, so the daemon has one path:
+///
+/// 1. `attach(ring:)` before the ring is sealed (the device maps or pins it then);
+/// 2. `queue(_:)` hands free slots to the device — the device fills only queued slots;
+/// 3. `completionDescriptor` becomes readable when frames complete; `readCompletions()`
+///    drains them without blocking;
+/// 4. `start()` / `stop()`; `stats()`; `close()` detaches and releases everything.
+public protocol CaptureDevice: AnyObject {
+    /// "synthetic" or the device node.
+    var name: String { get }
+    func attach(ring: Ring) throws
+    func queue(_ slots: [UInt32]) throws
+    var completionDescriptor: Int32 { get }
+    func readCompletions() throws -> [DeviceCompletion]
+    func start() throws
+    func stop()
+    func stats() -> DeviceStats
+    func close()
+}
+
+public enum DeviceError: Error, CustomStringConvertible {
+    case notAttached
+    case invalidSlot(UInt32)
+    case frameTooLarge(frameBytes: Int, slotBytes: Int)
+
+    public var description: String {
+        switch self {
+        case .notAttached: return "device has no ring attached"
+        case .invalidSlot(let s): return "slot \(s) is not in the ring"
+        case let .frameTooLarge(f, s): return "frames of \(f) bytes do not fit slots of \(s) bytes"
+        }
+    }
+}

@@ -1,0 +1,191 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CaptureRing
+import CaptureSystem
+import CCaptureShim
+import Foundation
+import Synchronization
+
+/// A device made of a thread: it fills queued slots through its own writable mapping of the
+/// ring — as DMA would — at a fixed frame rate (or as fast as slots come back), and reports
+/// completions through a pipe the daemon polls, exactly like /dev/captureN's read(2).
+public final class SyntheticDevice: CaptureDevice {
+    public struct Settings: Sendable {
+        public var frameBytes: Int
+        /// Frames per second; 0 means as fast as slots are queued.
+        public var frameRate: Double
+        public var payload: PayloadFormat
+        public init(frameBytes: Int, frameRate: Double, payload: PayloadFormat) {
+            self.frameBytes = frameBytes
+            self.frameRate = frameRate
+            self.payload = payload
+        }
+    }
+
+    public let name = "synthetic"
+    public let settings: Settings
+    private let shared: Shared
+    private let completionRead: FileDescriptor
+    private var started = false
+
+    /// State the producer thread and the daemon thread share; every field is itself Sendable.
+    private final class Shared: Sendable {
+        let queued = Mutex<[UInt32]>([])
+        let wake: EventCounter
+        let finished: EventCounter
+        let running = Atomic<Bool>(false)
+        let frames = Atomic<UInt64>(0)
+        let overruns = Atomic<UInt64>(0)
+        let errors = Atomic<UInt64>(0)
+        let completionWrite: FileDescriptor
+        let target = Mutex<(mapping: Mapping, geometry: RingGeometry)?>(nil)
+
+        init(completionWrite: FileDescriptor) throws {
+            wake = try EventCounter()
+            finished = try EventCounter()
+            self.completionWrite = completionWrite
+        }
+    }
+
+    /// pipe2(O_CLOEXEC) for completions; the read end is non-blocking for the event loop.
+    public init(settings: Settings) throws {
+        var fds: [Int32] = [-1, -1]
+        if capture_pipe(&fds) != 0 { throw SystemError("pipe2") }
+        completionRead = FileDescriptor(owning: fds[0])
+        let write = FileDescriptor(owning: fds[1])
+        try completionRead.setNonBlocking()
+        self.settings = settings
+        shared = try Shared(completionWrite: write)
+    }
+
+    /// Maps the ring read-write a second time: the device's own view, made before sealing.
+    public func attach(ring: Ring) throws {
+        guard settings.frameBytes <= ring.geometry.slotStride else {
+            throw DeviceError.frameTooLarge(frameBytes: settings.frameBytes, slotBytes: ring.geometry.slotStride)
+        }
+        let mapping = try Mapping(sharing: ring.memfd, length: ring.geometry.ringBytes, protection: [.read, .write])
+        shared.target.withLock { $0 = (mapping, ring.geometry) }
+    }
+
+    public func queue(_ slots: [UInt32]) throws {
+        guard let geometry = shared.target.withLock({ $0?.geometry }) else { throw DeviceError.notAttached }
+        for s in slots where Int(s) >= geometry.slotCount { throw DeviceError.invalidSlot(s) }
+        shared.queued.withLock { $0.append(contentsOf: slots) }
+        if settings.frameRate == 0 { shared.wake.signal() }
+    }
+
+    public var completionDescriptor: Int32 { completionRead.raw }
+
+    public func readCompletions() throws -> [DeviceCompletion] {
+        var result: [DeviceCompletion] = []
+        var buffer = [UInt8](repeating: 0, count: DeviceCompletion.recordBytes * 256)
+        while true {
+            guard let n = try buffer.withUnsafeMutableBytes({ try completionRead.read(into: $0) }), n > 0 else { break }
+            buffer.withUnsafeBytes { raw in
+                for i in 0..<(n / DeviceCompletion.recordBytes) {
+                    result.append(DeviceCompletion(decoding: raw.baseAddress! + i * DeviceCompletion.recordBytes))
+                }
+            }
+            if n < buffer.count { break }
+        }
+        return result
+    }
+
+    public func start() throws {
+        guard !started else { return }
+        guard shared.target.withLock({ $0 != nil }) else { throw DeviceError.notAttached }
+        started = true
+        shared.running.store(true, ordering: .releasing)
+        let shared = self.shared
+        let settings = self.settings
+        let thread = Thread { SyntheticDevice.produce(shared: shared, settings: settings) }
+        thread.name = "capture-synthetic"
+        thread.start()
+    }
+
+    public func stop() {
+        guard started else { return }
+        started = false
+        shared.running.store(false, ordering: .releasing)
+        shared.wake.signal()
+        _ = shared.finished.wait(timeoutNanoseconds: 5_000_000_000)
+        shared.finished.drain()
+    }
+
+    public func stats() -> DeviceStats {
+        var s = DeviceStats()
+        s.frames = shared.frames.load(ordering: .relaxed)
+        s.overruns = shared.overruns.load(ordering: .relaxed)
+        s.errors = shared.errors.load(ordering: .relaxed)
+        return s
+    }
+
+    public func close() {
+        stop()
+        shared.target.withLock { $0 = nil }
+        completionRead.close()
+    }
+
+    deinit { close() }
+
+    // MARK: the producer thread
+
+    private static func produce(shared: Shared, settings: Settings) {
+        defer { shared.finished.signal() }
+        guard let (mapping, geometry) = shared.target.withLock({ $0 }) else { return }
+        let period = settings.frameRate > 0 ? UInt64(1e9 / settings.frameRate) : 0
+        var next = capture_monotonic_ns() + period
+        var sequence: UInt64 = 0
+        var record = [UInt8](repeating: 0, count: DeviceCompletion.recordBytes)
+        while shared.running.load(ordering: .acquiring) {
+            if period > 0 {
+                let now = capture_monotonic_ns()
+                if now < next {
+                    // Sleep to the frame time; the wake eventfd ends the sleep at stop().
+                    if shared.wake.wait(timeoutNanoseconds: Int64(next - now)) { shared.wake.drain(); continue }
+                } else if now - next > 1_000_000_000 {
+                    // More than a second late (the machine stalled us): those frames never existed
+                    // on time; count them as overruns like a real device would, and resynchronise.
+                    let missed = (now - next) / period
+                    sequence += missed
+                    shared.overruns.add(missed, ordering: .relaxed)
+                    next += missed * period
+                }
+                next += period
+            }
+            let slot: UInt32? = shared.queued.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+            guard let slot else {
+                if period > 0 {
+                    sequence += 1
+                    shared.overruns.add(1, ordering: .relaxed)
+                } else {
+                    _ = shared.wake.wait(timeoutNanoseconds: -1)
+                    shared.wake.drain()
+                }
+                continue
+            }
+            sequence += 1
+            let payload = UnsafeMutableRawBufferPointer(start: mapping.base + geometry.slotOffset(Int(slot)), count: settings.frameBytes)
+            var flags: FrameFlags = []
+            var checksum: UInt32 = 0
+            switch settings.payload {
+            case .pattern:
+                checksum = FramePattern.fill(payload, sequence: sequence)
+                flags.insert(.checksum)
+            case .header, .raw:
+                FramePattern.stamp(payload, sequence: sequence)
+            }
+            let completion = DeviceCompletion(slot: slot, flags: flags, bytes: UInt64(settings.frameBytes), sequence: sequence,
+                                              timestampNanoseconds: capture_monotonic_ns(), checksum: checksum)
+            record.withUnsafeMutableBytes { completion.encode(into: $0.baseAddress!) }
+            do {
+                try record.withUnsafeBytes { try shared.completionWrite.writeAll($0) }
+                shared.frames.add(1, ordering: .relaxed)
+            } catch {
+                shared.errors.add(1, ordering: .relaxed)
+                return // the daemon closed the read end: it is going away
+            }
+        }
+    }
+}

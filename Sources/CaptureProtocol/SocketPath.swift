@@ -1,0 +1,15 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where captured listens by default: /run/capture/capture.sock for root, else
+/// $XDG_RUNTIME_DIR/capture/capture.sock (falling back to /tmp/capture-UID/capture.sock).
+public enum SocketPath {
+    public static var `default`: String {
+        if getuid() == 0 { return "/run/capture/capture.sock" }
+        if let xdg = getenv("XDG_RUNTIME_DIR"), let dir = String(validatingCString: xdg), !dir.isEmpty {
+            return dir + "/capture/capture.sock"
+        }
+        return "/tmp/capture-\(getuid())/capture.sock"
+    }
+}

@@ -1,0 +1,101 @@
+/// The JSON document of a StatusReply (`capturectl status --json` prints it as is).
+public struct StatusReport: Codable, Sendable {
+    public struct Guard: Codable, Sendable {
+        /// "active" or "unavailable: <reason>".
+        public var state: String
+        public var faults: UInt64
+        public var removeEvents: UInt64
+        public init(state: String, faults: UInt64, removeEvents: UInt64) {
+            self.state = state
+            self.faults = faults
+            self.removeEvents = removeEvents
+        }
+    }
+
+    public struct Client: Codable, Sendable {
+        public var id: UInt32
+        public var pid: Int32
+        public var uid: UInt32
+        public var mode: String
+        public var leases: Int
+        public var maxLeases: Int
+        /// Frames published since the newest one this client was sent.
+        public var lag: UInt64
+        public var delivered: UInt64
+        public var dropped: UInt64
+        public var revoked: UInt64
+        public init(id: UInt32, pid: Int32, uid: UInt32, mode: String, leases: Int, maxLeases: Int, lag: UInt64, delivered: UInt64, dropped: UInt64, revoked: UInt64) {
+            self.id = id
+            self.pid = pid
+            self.uid = uid
+            self.mode = mode
+            self.leases = leases
+            self.maxLeases = maxLeases
+            self.lag = lag
+            self.delivered = delivered
+            self.dropped = dropped
+            self.revoked = revoked
+        }
+    }
+
+    public struct Stream: Codable, Sendable {
+        public var name: String
+        public var device: String
+        public var payload: String
+        public var frameBytes: Int
+        public var frameRate: Double
+        public var slots: Int
+        public var slotBytes: Int
+        public var ringBytes: Int
+        public var lockedBytes: Int
+        public var residentBytes: Int
+        public var hugepages: String
+        public var seals: String
+        /// Frames published to clients.
+        public var frames: UInt64
+        /// Frames the device could not deliver (no free slot).
+        public var dropped: UInt64
+        /// Frames clients missed because they held their maximum of leases.
+        public var clientDrops: UInt64
+        public var headSequence: UInt64
+        public var measuredRate: Double
+        public var slotsLeased: Int
+        public var residencyGuard: Guard
+        public var clients: [Client]
+        public init(name: String, device: String, payload: String, frameBytes: Int, frameRate: Double, slots: Int, slotBytes: Int, ringBytes: Int, lockedBytes: Int, residentBytes: Int, hugepages: String, seals: String, frames: UInt64, dropped: UInt64, clientDrops: UInt64, headSequence: UInt64, measuredRate: Double, slotsLeased: Int, residencyGuard: Guard, clients: [Client]) {
+            self.name = name
+            self.device = device
+            self.payload = payload
+            self.frameBytes = frameBytes
+            self.frameRate = frameRate
+            self.slots = slots
+            self.slotBytes = slotBytes
+            self.ringBytes = ringBytes
+            self.lockedBytes = lockedBytes
+            self.residentBytes = residentBytes
+            self.hugepages = hugepages
+            self.seals = seals
+            self.frames = frames
+            self.dropped = dropped
+            self.clientDrops = clientDrops
+            self.headSequence = headSequence
+            self.measuredRate = measuredRate
+            self.slotsLeased = slotsLeased
+            self.residencyGuard = residencyGuard
+            self.clients = clients
+        }
+    }
+
+    public var daemonPID: Int32
+    public var version: String
+    public var uptimeSeconds: Double
+    public var clients: Int
+    public var streams: [Stream]
+    public init(daemonPID: Int32, version: String, uptimeSeconds: Double, clients: Int, streams: [Stream]) {
+        self.daemonPID = daemonPID
+        self.version = version
+        self.uptimeSeconds = uptimeSeconds
+        self.clients = clients
+        self.streams = streams
+    }
+}

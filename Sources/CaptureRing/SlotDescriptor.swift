@@ -1,0 +1,77 @@
+import CCaptureShim
+
+/// One slot descriptor in shared memory, read and written with the seqlock rule.
+///
+/// Writer (daemon only): `beginFill` makes the generation odd before the slot goes to the
+/// device; `publish` writes the fields and then makes the generation even (release store).
+/// Reader (anyone): `snapshot` loads the generation with acquire, then the fields; after
+/// reading the payload, `stillIntact` re-loads it behind an acquire fence. Equal and even means
+/// the frame read is the frame published; anything else is a detected torn read.
+public struct SlotDescriptor {
+    public let base: UnsafeMutableRawPointer
+
+    public init(base: UnsafeMutableRawPointer) { self.base = base }
+
+    public var generation: UInt64 { capture_load_acquire_u64(base + RingLayout.Descriptor.generation) }
+
+    // MARK: writer
+
+    public func initialise(slotOffset: Int) {
+        capture_store_relaxed_u64(base + RingLayout.Descriptor.generation, 0)
+        capture_store_relaxed_u64(base + RingLayout.Descriptor.sequence, 0)
+        capture_store_relaxed_u64(base + RingLayout.Descriptor.length, 0)
+        capture_store_relaxed_u64(base + RingLayout.Descriptor.timestamp, 0)
+        (base + RingLayout.Descriptor.flags).storeBytes(of: UInt32(0), as: UInt32.self)
+        (base + RingLayout.Descriptor.checksum).storeBytes(of: UInt32(0), as: UInt32.self)
+        capture_store_relaxed_u64(base + RingLayout.Descriptor.offset, UInt64(slotOffset))
+    }
+
+    /// Generation becomes odd: readers of the old frame will see it was overwritten.
+    public func beginFill() {
+        let g = capture_load_relaxed_u64(base + RingLayout.Descriptor.generation)
+        let odd = g & 1 == 1 ? g + 2 : g + 1
+        capture_store_relaxed_u64(base + RingLayout.Descriptor.generation, odd)
+        capture_fence_release() // the odd store is visible before any payload store that follows
+    }
+
+    /// Fields, then generation even with a release store.
+    public func publish(sequence: UInt64, length: UInt64, timestamp: UInt64, flags: FrameFlags, checksum: UInt32) {
+        let g = capture_load_relaxed_u64(base + RingLayout.Descriptor.generation)
+        capture_store_relaxed_u64(base + RingLayout.Descriptor.sequence, sequence)
+        capture_store_relaxed_u64(base + RingLayout.Descriptor.length, length)
+        capture_store_relaxed_u64(base + RingLayout.Descriptor.timestamp, timestamp)
+        (base + RingLayout.Descriptor.flags).storeBytes(of: flags.rawValue.littleEndian, as: UInt32.self)
+        (base + RingLayout.Descriptor.checksum).storeBytes(of: checksum.littleEndian, as: UInt32.self)
+        capture_store_release_u64(base + RingLayout.Descriptor.generation, g & 1 == 1 ? g + 1 : g + 2)
+    }
+
+    // MARK: reader
+
+    public struct Snapshot: Sendable, Equatable {
+        public let generation: UInt64
+        public let sequence: UInt64
+        public let length: UInt64
+        public let timestamp: UInt64
+        public let flags: FrameFlags
+        public let checksum: UInt32
+        /// The slot was being refilled when we looked.
+        public var isBeingFilled: Bool { generation & 1 == 1 }
+    }
+
+    public func snapshot() -> Snapshot {
+        let g = capture_load_acquire_u64(base + RingLayout.Descriptor.generation)
+        return Snapshot(
+            generation: g,
+            sequence: capture_load_relaxed_u64(base + RingLayout.Descriptor.sequence),
+            length: capture_load_relaxed_u64(base + RingLayout.Descriptor.length),
+            timestamp: capture_load_relaxed_u64(base + RingLayout.Descriptor.timestamp),
+            flags: FrameFlags(rawValue: UInt32(littleEndian: (base + RingLayout.Descriptor.flags).load(as: UInt32.self))),
+            checksum: UInt32(littleEndian: (base + RingLayout.Descriptor.checksum).load(as: UInt32.self)))
+    }
+
+    /// True when nothing has rewritten the slot since `snapshot` was taken.
+    public func stillIntact(_ snapshot: Snapshot) -> Bool {
+        capture_fence_acquire()
+        return !snapshot.isBeingFilled && capture_load_relaxed_u64(base + RingLayout.Descriptor.generation) == snapshot.generation
+    }
+}

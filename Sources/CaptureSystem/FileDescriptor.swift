@@ -1,0 +1,93 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// An owned file descriptor: exactly one owner, closed by `close()` or, at the latest, on deinit.
+public final class FileDescriptor: Sendable, CustomStringConvertible {
+    private let state: Atomic<Int32>
+
+    /// Takes ownership of `raw`.
+    public init(owning raw: Int32) {
+        state = Atomic(raw)
+    }
+
+    /// The descriptor number; -1 once closed.
+    public var raw: Int32 { state.load(ordering: .acquiring) }
+    public var isOpen: Bool { raw >= 0 }
+
+    /// close(2). Safe to call more than once.
+    public func close() {
+        let fd = state.exchange(-1, ordering: .acquiringAndReleasing)
+        if fd >= 0 { _ = Glibc.close(fd) }
+    }
+
+    /// Gives up ownership without closing (for handing the fd to another owner).
+    public func release() -> Int32 { state.exchange(-1, ordering: .acquiringAndReleasing) }
+
+    deinit { close() }
+
+    public var description: String { "fd \(raw)" }
+
+    /// fstat(2) size in bytes.
+    public func size() throws -> UInt64 {
+        var st = stat()
+        try retryingInterrupts("fstat") { fstat(raw, &st) }
+        return UInt64(st.st_size)
+    }
+
+    /// fstat(2) inode number (identifies a ring across fd passing).
+    public func inode() throws -> UInt64 {
+        var st = stat()
+        try retryingInterrupts("fstat") { fstat(raw, &st) }
+        return UInt64(st.st_ino)
+    }
+
+    /// read(2) into a buffer; returns bytes read, nil for EAGAIN.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
+        while true {
+            let n = Glibc.read(raw, buffer.baseAddress, buffer.count)
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { return nil }
+            throw SystemError("read(\(raw))")
+        }
+    }
+
+    /// write(2) all of `buffer` (blocking descriptors).
+    public func writeAll(_ buffer: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < buffer.count {
+            let n = Glibc.write(raw, buffer.baseAddress! + done, buffer.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SystemError("write(\(raw))")
+            }
+            done += n
+        }
+    }
+
+    /// fcntl(F_SETFL, O_NONBLOCK).
+    public func setNonBlocking() throws {
+        let flags = fcntl(raw, F_GETFL)
+        if flags < 0 { throw SystemError("fcntl(F_GETFL)") }
+        if fcntl(raw, F_SETFL, flags | O_NONBLOCK) < 0 { throw SystemError("fcntl(F_SETFL, O_NONBLOCK)") }
+    }
+}
+
+/// Closes raw descriptors nobody owns yet (e.g. ones a peer sent that we refuse).
+public func closeAll(_ fds: [Int32]) {
+    for fd in fds where fd >= 0 { _ = Glibc.close(fd) }
+}
+
+/// The number of open descriptors of a process, from /proc/PID/fd.
+public func openDescriptorCount(pid: Int32 = getpid()) -> Int? {
+    guard let dir = opendir("/proc/\(pid)/fd") else { return nil }
+    defer { closedir(dir) }
+    var count = 0
+    while let entry = readdir(dir) {
+        let name = withUnsafePointer(to: entry.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
+        if name != "." && name != ".." { count += 1 }
+    }
+    return count - 1 // the descriptor opendir itself holds
+}
