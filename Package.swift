@@ -43,7 +43,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The client library applications link.
-        .target(name: "CaptureClient", dependencies: ["CaptureProtocol", "CaptureRing", "CaptureSystem"]),
+        .target(name: "CaptureClient", dependencies: ["CaptureProtocol", "CaptureRing", "CaptureSystem", "CCaptureShim", .product(name: "DequeModule", package: "swift-collections")]),
         .executableTarget(name: "capturectl", dependencies: [
             "CaptureClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

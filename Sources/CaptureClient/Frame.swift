@@ -1,0 +1,84 @@
+import CaptureProtocol
+import CaptureRing
+
+/// One frame in the ring: zero-copy, read-only. In lease mode it stays stable until released;
+/// in latest mode it may be overwritten at any time, which `check()` detects.
+public struct Frame: Sendable {
+    public let sequence: UInt64
+    public let slot: UInt32
+    public let length: Int
+    /// CLOCK_MONOTONIC nanoseconds when the device completed the frame.
+    public let timestampNanoseconds: UInt64
+    public let flags: FrameFlags
+    public let checksum: UInt32
+    /// Held under a lease (lease mode) until `CaptureClient.release`.
+    public let isLeased: Bool
+    let snapshot: SlotDescriptor.Snapshot
+    let ring: RingReader
+
+    /// The payload, straight from the shared mapping. Valid while the client (or this frame)
+    /// is alive; stable while leased.
+    public var bytes: UnsafeRawBufferPointer { ring.payload(slot: Int(slot), length: length) }
+
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R { try body(bytes) }
+
+    /// True while nothing has rewritten the slot since the frame was announced (seqlock).
+    public var isIntact: Bool {
+        snapshot.sequence == sequence && ring.descriptor(Int(slot)).stillIntact(snapshot)
+    }
+
+    public enum Check: Sendable, Equatable {
+        case intact
+        /// The slot was refilled while (or before) we read it: detected, never silently wrong.
+        case overwritten
+        /// The bytes are wrong although the slot was not rewritten.
+        case corrupt(String)
+    }
+
+    /// Reads every byte: CRC-32 against the descriptor when the frame carries one, the
+    /// deterministic pattern for `pattern` streams, the sequence stamp for `header` streams;
+    /// then re-checks the seqlock, so an overwrite is never reported as corruption.
+    public func check() -> Check {
+        guard snapshot.sequence == sequence, !snapshot.isBeingFilled else { return .overwritten }
+        let data = bytes
+        var problem: String?
+        if flags.contains(.checksum) {
+            let crc = FramePattern.crc32(data)
+            if crc != checksum { problem = "CRC-32 \(hex(crc)) differs from the descriptor's \(hex(checksum))" }
+        }
+        if problem == nil {
+            switch ring.payloadFormat {
+            case .pattern:
+                if let at = FramePattern.firstMismatch(data, sequence: sequence) { problem = "byte \(at) differs from the pattern of frame \(sequence)" }
+            case .header:
+                if data.count >= 8 {
+                    let stamp = data.loadUnaligned(as: UInt64.self).littleEndian
+                    if stamp != sequence { problem = "sequence stamp \(stamp), expected \(sequence)" }
+                }
+            case .raw:
+                break
+            }
+        }
+        guard isIntact else { return .overwritten }
+        if let problem { return .corrupt(problem) }
+        return .intact
+    }
+
+    var entry: FrameEntry { FrameEntry(slot: slot, sequence: sequence) }
+}
+
+private func hex(_ v: UInt32) -> String {
+    let s = String(v, radix: 16)
+    return "0x" + String(repeating: "0", count: 8 - s.count) + s
+}
+
+/// What the daemon tells a client besides frames.
+public enum CaptureEvent: Sendable {
+    case frame(Frame)
+    /// Frames this client will never see, and why.
+    case dropped(Dropped)
+    /// A lease was taken back after the lease timeout; the frame may be overwritten.
+    case leaseRevoked(sequence: UInt64, slot: UInt32)
+    /// A non-fatal error from the daemon (e.g. a release of a frame that was not leased).
+    case notice(ErrorCode, String)
+}
