@@ -52,6 +52,7 @@ let package = Package(
         .executableTarget(name: "capture-testclient", dependencies: ["CaptureClient", "CaptureProtocol", "CaptureSystem"],
                           path: "Tests/capture-testclient"),
         .testTarget(name: "CaptureRingTests", dependencies: ["CaptureRing", "CaptureSystem", "CaptureDevice"]),
+        .testTarget(name: "CaptureDaemonTests", dependencies: ["CaptureDaemon", "CaptureRing", "CaptureSystem", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CaptureProtocolTests", dependencies: ["CaptureProtocol"]),
         .testTarget(name: "CaptureConfigTests", dependencies: ["CaptureConfig"]),
         .testTarget(name: "CaptureServiceTests", dependencies: ["CaptureClient", "CaptureProtocol", "CaptureSystem", "CaptureRing"]),

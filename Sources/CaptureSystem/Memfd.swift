@@ -19,6 +19,8 @@ public enum Memfd {
         public static let grow = Seals(rawValue: CAPTURE_F_SEAL_GROW)
         public static let write = Seals(rawValue: CAPTURE_F_SEAL_WRITE)
         public static let futureWrite = Seals(rawValue: CAPTURE_F_SEAL_FUTURE_WRITE)
+        /// F_SEAL_EXEC, which MFD_NOEXEC_SEAL adds on Linux 6.3+.
+        public static let exec = Seals(rawValue: 0x0020)
         /// What a ring carries once it leaves the daemon (DESIGN.md, "The ring").
         public static let ring: Seals = [.shrink, .grow, .futureWrite, .seal]
 
@@ -29,6 +31,7 @@ public enum Memfd {
             if contains(.write) { names.append("WRITE") }
             if contains(.futureWrite) { names.append("FUTURE_WRITE") }
             if contains(.seal) { names.append("SEAL") }
+            if contains(.exec) { names.append("EXEC") }
             return names.isEmpty ? "none" : names.joined(separator: "|")
         }
     }
