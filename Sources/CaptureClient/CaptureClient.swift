@@ -59,7 +59,11 @@ public final class CaptureClient: Sendable {
                                socketPath: String = SocketPath.default) throws -> CaptureClient {
         let socket = try UnixSocket.seqpacket()
         try UnixSocket.connect(socket, path: socketPath)
-        _ = try MessageSocket.send(socket, .hello(stream: stream, mode: mode, maxLeases: UInt16(clamping: maxLeases)))
+        do {
+            _ = try MessageSocket.send(socket, .hello(stream: stream, mode: mode, maxLeases: UInt16(clamping: maxLeases)))
+        } catch let e as SystemError where e.errno == EPIPE || e.errno == ECONNRESET {
+            // Refused at accept (allow-list, max_clients): the reason is waiting to be read.
+        }
         switch try MessageSocket.receive(socket, blocking: true) {
         case .message(.welcome(let welcome), let fds):
             guard fds.count == 1 else {

@@ -146,7 +146,8 @@ final class StreamEngine {
     /// Takes back leases older than `timeout`; the client is told which.
     func revokeExpiredLeases(of client: ClientSession, now: UInt64, timeout: UInt64) -> Int {
         var count = 0
-        for (slot, lease) in client.leases where now - lease.grantedAt > timeout {
+        let expired = client.leases.filter { now - $0.value.grantedAt > timeout }.sorted { $0.value.sequence < $1.value.sequence }
+        for (slot, lease) in expired {
             client.leases[slot] = nil
             leaseCount[Int(slot)] -= 1
             client.revoked += 1

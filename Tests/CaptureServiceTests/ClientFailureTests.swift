@@ -1,0 +1,67 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CaptureClient
+import CaptureProtocol
+import Foundation
+import XCTest
+
+final class ClientFailureTests: XCTestCase {
+    func testSigkilledClientsLeasesComeBackAtOnce() throws {
+        let daemon = try DaemonFixture(config: DaemonFixture.config(maxLeases: 6))
+        let holder = Process()
+        holder.executableURL = DaemonFixture.binaries.appendingPathComponent("capture-testclient")
+        holder.arguments = ["hold", daemon.socketPath, "sim0"]
+        let pipe = Pipe()
+        holder.standardOutput = pipe
+        try holder.run()
+        let line = String(decoding: pipe.fileHandleForReading.availableData, as: UTF8.self)
+        XCTAssertEqual(line, "holding 6\n")
+
+        let before = try XCTUnwrap(daemon.status().streams.first)
+        let held = try XCTUnwrap(before.clients.first { $0.pid == holder.processIdentifier })
+        XCTAssertEqual(held.leases, 6)
+        XCTAssertGreaterThanOrEqual(before.slotsLeased, 6)
+
+        kill(holder.processIdentifier, SIGKILL)
+        holder.waitUntilExit()
+        XCTAssertTrue(try daemon.eventually { try daemon.status().streams[0].slotsLeased == 0 }, daemon.log)
+        XCTAssertTrue(try daemon.status().streams[0].clients.isEmpty)
+        XCTAssertTrue(daemon.log.contains("leases_returned=6"), daemon.log)
+
+        // And the stream carries on for the next client.
+        let run = try LeaseRun(try daemon.connect(), count: 200)
+        XCTAssertEqual(run.corrupt, [])
+    }
+
+    func testLeasesHeldForeverAreRevokedAndTheClientIsTold() throws {
+        let daemon = try DaemonFixture(config: DaemonFixture.config(maxLeases: 4, daemon: "lease_timeout_ms = 200"))
+        let client = try daemon.connect()
+        var revoked: [UInt64] = []
+        var held: [UInt64] = []
+        let deadline = Date().addingTimeInterval(3)
+        while revoked.count < 4 && Date() < deadline {
+            switch try client.nextEvent(timeout: .seconds(2)) {
+            case .frame(let f): held.append(f.sequence) // never released
+            case .leaseRevoked(let seq, _): revoked.append(seq)
+            default: break
+            }
+        }
+        XCTAssertEqual(revoked, Array(held.prefix(4)), "the oldest leases are revoked, and named")
+        let status = try XCTUnwrap(daemon.status().streams[0].clients.first)
+        XCTAssertGreaterThanOrEqual(status.revoked, 4)
+        XCTAssertTrue(daemon.log.contains("leases revoked"), daemon.log)
+    }
+
+    func testClientThatNeverReadsIsEvictedWhileOthersCarryOn() throws {
+        let daemon = try DaemonFixture(config: DaemonFixture.config(daemon: "client_timeout_ms = 500"))
+        let deaf = try RawConnection(daemon.socketPath)
+        try deaf.send(.hello(stream: "sim0", mode: .latest, maxLeases: 0)) // and never reads again
+        let other = try daemon.connect()
+        let run = try LeaseRun(other, count: 3000)
+        XCTAssertEqual(run.corrupt, [])
+        XCTAssertEqual(run.unreportedGaps, 0)
+        XCTAssertTrue(daemon.log.contains("client evicted"), daemon.log)
+        XCTAssertEqual(try daemon.status().streams[0].clients.count, 1)
+    }
+}

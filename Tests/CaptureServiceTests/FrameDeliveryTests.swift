@@ -1,0 +1,149 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CaptureClient
+import CaptureProtocol
+import Foundation
+import XCTest
+
+/// Reads `count` frames in lease mode, verifying each; returns what it saw.
+struct LeaseRun {
+    var frames = 0
+    var corrupt: [String] = []
+    var dropped: UInt64 = 0
+    var outOfOrder = 0
+    var unreportedGaps = 0
+
+    init(_ client: CaptureClient, count: Int) throws {
+        var last: UInt64?
+        var reportedUpTo: UInt64 = 0
+        while frames < count {
+            switch try client.nextEvent(timeout: .seconds(10)) {
+            case .frame(let f):
+                switch f.check() {
+                case .intact: break
+                case .overwritten: corrupt.append("frame \(f.sequence) overwritten while leased")
+                case .corrupt(let why): corrupt.append("frame \(f.sequence): \(why)")
+                }
+                if let last {
+                    if f.sequence <= last { outOfOrder += 1 }
+                    if f.sequence > last + 1 && reportedUpTo < f.sequence - 1 { unreportedGaps += 1 }
+                }
+                last = f.sequence
+                frames += 1
+                try client.release(f)
+            case .dropped(let d):
+                dropped += d.count
+                reportedUpTo = max(reportedUpTo, d.firstSequence + d.count - 1)
+            case .leaseRevoked, .notice:
+                break
+            }
+        }
+    }
+}
+
+final class FrameDeliveryTests: XCTestCase {
+    func testLeaseClientGetsThousandsOfFramesIntactAndInOrder() throws {
+        let daemon = try DaemonFixture(config: DaemonFixture.config())
+        let client = try daemon.connect()
+        let run = try LeaseRun(client, count: 5000)
+        XCTAssertEqual(run.corrupt, [])
+        XCTAssertEqual(run.outOfOrder, 0)
+        XCTAssertEqual(run.unreportedGaps, 0)
+        // Reported drops can happen on a starved CI machine; they must stay rare and never be silent.
+        XCTAssertLessThan(run.dropped, 50, "a prompt client with 32 leases of slack should lose (almost) nothing")
+    }
+
+    func testCapturectlTailVerifiesAndSummarises() throws {
+        let daemon = try DaemonFixture(config: DaemonFixture.config())
+        let (status, output) = try runTool("capturectl", ["tail", "sim0", "--frames", "2000", "--verify", "--socket", daemon.socketPath])
+        XCTAssertEqual(status, 0, output)
+        let summary = try XCTUnwrap(output.split(separator: "\n").last.map(String.init))
+        XCTAssertTrue(summary.hasPrefix("2000 frames, 0 corrupt, "), summary)
+        let dropped = Int(summary.split(separator: " ")[4]) ?? -1
+        XCTAssertTrue((0..<20).contains(dropped), "\(summary)\n\(daemon.log)")
+
+        let (latestStatus, latest) = try runTool("capturectl", ["tail", "sim0", "--frames", "500", "--mode", "latest", "--verify", "--socket", daemon.socketPath])
+        XCTAssertEqual(latestStatus, 0, latest)
+        XCTAssertTrue(latest.contains("500 frames, 0 corrupt,"), latest)
+    }
+
+    func testSlowLeaseClientCostsOthersNothingAndItsDropsAreCounted() throws {
+        let daemon = try DaemonFixture(config: DaemonFixture.config(slots: 64))
+        let slow = try daemon.connect(maxLeases: 4) // takes 4 frames and never gives them back
+        let fast = try daemon.connect()
+        let run = try LeaseRun(fast, count: 3000)
+        XCTAssertEqual(run.corrupt, [])
+        XCTAssertLessThan(run.dropped, 30, "the slow client must not cost the fast one frames")
+        XCTAssertEqual(run.unreportedGaps, 0)
+
+        let report = try daemon.status()
+        let stream = try XCTUnwrap(report.streams.first)
+        let slowStatus = try XCTUnwrap(stream.clients.first { $0.maxLeases == 4 })
+        XCTAssertEqual(slowStatus.leases, 4)
+        XCTAssertGreaterThan(slowStatus.dropped, 2000)
+        XCTAssertEqual(stream.clientDrops, slowStatus.dropped)
+        XCTAssertEqual(stream.dropped, 0, "the device never ran short")
+
+        // The slow client is told, with the reason, about every frame it missed.
+        var frames = 0
+        var reported: UInt64 = 0
+        while let event = try? slow.nextEvent(timeout: .milliseconds(300)) {
+            switch event {
+            case .frame: frames += 1
+            case .dropped(let d):
+                XCTAssertEqual(d.reason, .leaseLimit)
+                reported += d.count
+            default: break
+            }
+            if reported >= slowStatus.dropped { break }
+        }
+        XCTAssertEqual(frames, 4)
+        XCTAssertGreaterThanOrEqual(reported, slowStatus.dropped)
+    }
+
+    func testLatestClientNeverAcceptsATornFrame() throws {
+        // As fast as possible into a small ring: published slots are reclaimed within microseconds.
+        let daemon = try DaemonFixture(config: DaemonFixture.config(frameBytes: 262_147, rate: 0, slots: 10, maxLeases: 1))
+        let client = try daemon.connect(mode: .latest)
+        var intact = 0, overwritten = 0
+        var corrupt: [String] = []
+        for i in 0..<400 {
+            let frame = try client.nextFrame(timeout: .seconds(10))
+            if i % 2 == 0 { usleep(2000) } // dawdle: the device laps us
+            switch frame.check() {
+            case .intact: intact += 1
+            case .overwritten: overwritten += 1
+            case .corrupt(let why): corrupt.append(why)
+            }
+        }
+        XCTAssertEqual(corrupt, [], "a torn frame must be reported as overwritten, never accepted or called corrupt")
+        XCTAssertGreaterThan(overwritten + Int(client.statistics.overwritten), 0, "the test did not provoke an overwrite")
+        print("latest: \(intact) intact, \(overwritten) overwritten while read, \(client.statistics.overwritten) overwritten before read")
+    }
+
+    func testDaemonGoingAwayIsACleanErrorAndFramesStayReadable() throws {
+        let daemon = try DaemonFixture(config: DaemonFixture.config())
+        let client = try daemon.connect()
+        let frame = try client.nextFrame(timeout: .seconds(10))
+        XCTAssertEqual(frame.check(), .intact)
+        daemon.stop()
+        XCTAssertThrowsError(try { while true { _ = try client.nextFrame(timeout: .seconds(10)) } }()) { error in
+            guard case CaptureClientError.daemonGone = error else { return XCTFail("expected daemonGone, got \(error)") }
+        }
+        XCTAssertEqual(frame.check(), .intact, "the mapping outlives the daemon")
+    }
+
+    func testAsyncSequenceDeliversFrames() async throws {
+        let daemon = try DaemonFixture(config: DaemonFixture.config())
+        let client = try daemon.connect()
+        var sequences: [UInt64] = []
+        for try await frame in client.frames {
+            XCTAssertEqual(frame.check(), .intact)
+            try client.release(frame)
+            sequences.append(frame.sequence)
+            if sequences.count == 100 { break }
+        }
+        XCTAssertEqual(sequences, Array(sequences[0]..<sequences[0] + 100))
+    }
+}
