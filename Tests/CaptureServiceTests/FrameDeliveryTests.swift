@@ -68,6 +68,19 @@ final class FrameDeliveryTests: XCTestCase {
         XCTAssertTrue(latest.contains("500 frames, 0 corrupt,"), latest)
     }
 
+    /// examples/python/capture_tail.py is written from docs/PROTOCOL.md alone: if it reads
+    /// verified frames, the document is enough to write a client.
+    func testAClientWrittenFromTheProtocolDocumentWorks() throws {
+        let daemon = try DaemonFixture(config: DaemonFixture.config())
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../examples/python/capture_tail.py").standardized.path
+        for mode in ["lease", "latest"] {
+            let (status, output) = try runTool("/usr/bin/env", ["python3", script, "--socket", daemon.socketPath, "--mode", mode, "sim0", "500"])
+            XCTAssertEqual(status, 0, output)
+            XCTAssertTrue(output.hasPrefix("500 frames, 0 corrupt,"), output)
+        }
+    }
+
     func testSlowLeaseClientCostsOthersNothingAndItsDropsAreCounted() throws {
         let daemon = try DaemonFixture(config: DaemonFixture.config(slots: 64))
         let slow = try daemon.connect(maxLeases: 4) // takes 4 frames and never gives them back
