@@ -367,7 +367,7 @@ public final class Daemon {
             if let region { guardState = region.writeProtected ? "active (slots write-protected)" : "active" } else {
                 guardState = "unavailable: " + (guardReasons[engine.config.name] ?? residencyGuard.unavailableReason ?? "not registered")
             }
-            let resident = (try? ring.residency()).map { $0.resident * (ring.geometry.pageBytes == systemPageSize ? systemPageSize : ring.geometry.pageBytes) } ?? 0
+            let resident = (try? ring.residentBytes()) ?? 0
             let seals = (try? Memfd.seals(ring.memfd))?.description ?? "?"
             let clients = engine.clients.map { c in
                 StatusReport.Client(id: c.id, pid: c.peer.pid, uid: c.peer.uid, mode: "\(c.mode)", leases: c.leases.count,

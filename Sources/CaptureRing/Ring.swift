@@ -147,9 +147,9 @@ public final class Ring {
         capture_store_release_u64(mapping.base + RingLayout.Header.headSequence, sequence)
     }
 
-    /// The daemon's pages of this ring that are resident (mincore).
-    public func residency() throws -> (resident: Int, total: Int) {
-        try mapping.residentPages(pageSize: geometry.pageBytes == systemPageSize ? systemPageSize : geometry.pageBytes)
+    /// Bytes of the daemon's mapping of this ring that are resident (mincore).
+    public func residentBytes() throws -> Int {
+        try mapping.residentPages().resident * systemPageSize
     }
 
     public func close() {

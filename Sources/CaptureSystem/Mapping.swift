@@ -50,8 +50,10 @@ public final class Mapping: @unchecked Sendable {
         try retryingInterrupts("mprotect") { mprotect(base, length, protection.rawValue) }
     }
 
-    /// mincore(2): how many pages of the mapping are resident.
-    public func residentPages(pageSize: Int = Int(sysconf(Int32(_SC_PAGESIZE)))) throws -> (resident: Int, total: Int) {
+    /// mincore(2): how many base pages of the mapping are resident. mincore reports one byte
+    /// per base page even for hugetlb mappings, so the vector is sized in base pages.
+    public func residentPages() throws -> (resident: Int, total: Int) {
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
         let pages = (length + pageSize - 1) / pageSize
         var vec = [UInt8](repeating: 0, count: pages)
         try retryingInterrupts("mincore") { mincore(base, length, &vec) }

@@ -54,6 +54,14 @@ final class FrameDeliveryTests: XCTestCase {
         XCTAssertLessThan(run.dropped, 50, "a prompt client with 32 leases of slack should lose (almost) nothing")
     }
 
+    func testHeaderPayloadStampsTheSequenceWithoutTouchingTheRest() throws {
+        let daemon = try DaemonFixture(config: DaemonFixture.config(frameBytes: 4_000_000, rate: 0, payload: "header", slots: 16))
+        let client = try daemon.connect()
+        let run = try LeaseRun(client, count: 2000)
+        XCTAssertEqual(run.corrupt, [], "every frame's first 8 bytes are its sequence")
+        XCTAssertEqual(try daemon.status().streams[0].payload, "header")
+    }
+
     func testCapturectlTailVerifiesAndSummarises() throws {
         let daemon = try DaemonFixture(config: DaemonFixture.config())
         let (status, output) = try runTool("capturectl", ["tail", "sim0", "--frames", "2000", "--verify", "--socket", daemon.socketPath])

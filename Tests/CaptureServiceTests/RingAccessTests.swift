@@ -67,6 +67,33 @@ final class RingAccessTests: XCTestCase {
     }
 }
 
+extension RingAccessTests {
+    /// A 2 MiB-hugepage ring end to end: reserves the pages (root only) and gives them back.
+    func testHugepageRingDeliversVerifiedFrames() throws {
+        let knob = "/proc/sys/vm/nr_hugepages"
+        let original = readFile(knob)?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        try XCTSkipIf(getuid() != 0 || original.isEmpty, "needs root to reserve hugepages")
+        let wanted = (Int(original) ?? 0) + 16
+        try XCTSkipIf((try? "\(wanted)".write(toFile: knob, atomically: false, encoding: .utf8)) == nil, "cannot reserve hugepages here")
+        defer { try? original.write(toFile: knob, atomically: false, encoding: .utf8) }
+        let free = Int(readFile("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages")?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        try XCTSkipIf(free < 13, "the kernel reserved only \(free) hugepages")
+
+        var config = DaemonFixture.config(frameBytes: 1_000_000, rate: 1000, slots: 12, queueDepth: 4, maxLeases: 4)
+        config += "\nring.hugepages = \"2M\"\n"
+        let daemon = try DaemonFixture(config: config)
+        let stream = try XCTUnwrap(daemon.status().streams.first)
+        XCTAssertEqual(stream.hugepages, "2M")
+        XCTAssertEqual(stream.slotBytes, 2 << 20)
+        XCTAssertEqual(stream.ringBytes, 13 * (2 << 20))
+        XCTAssertEqual(stream.lockedBytes, stream.ringBytes)
+        XCTAssertEqual(stream.residentBytes, stream.ringBytes)
+        let run = try LeaseRun(try daemon.connect(), count: 300)
+        XCTAssertEqual(run.corrupt, [])
+        XCTAssertEqual(run.unreportedGaps, 0)
+    }
+}
+
 func readFile(_ path: String) -> String? {
     let fd = open(path, O_RDONLY)
     guard fd >= 0 else { return nil }
