@@ -64,27 +64,35 @@ public final class CaptureClient: Sendable {
         } catch let e as SystemError where e.errno == EPIPE || e.errno == ECONNRESET {
             // Refused at accept (allow-list, max_clients): the reason is waiting to be read.
         }
+        let (reply, fds) = try receiveReply(socket, expecting: "Welcome")
+        guard case .welcome(let welcome) = reply else {
+            closeAll(fds)
+            throw CaptureClientError.protocolViolation("expected Welcome, got \(reply.type)")
+        }
+        guard fds.count == 1 else {
+            closeAll(fds)
+            throw CaptureClientError.protocolViolation("Welcome carried \(fds.count) descriptors, expected the ring's memfd")
+        }
+        let memfd = FileDescriptor(owning: fds[0])
+        defer { memfd.close() } // the mapping keeps the ring; the descriptor is not needed
+        let ring = try RingReader(memfd: memfd)
+        return CaptureClient(stream: stream, mode: mode, welcome: welcome, ring: ring, socket: socket)
+    }
+
+    /// The daemon's answer to a request: an Error becomes `.refused`, a closed socket
+    /// `.daemonGone`, undecodable bytes `.protocolViolation`. The caller owns the descriptors.
+    private static func receiveReply(_ socket: FileDescriptor, expecting: String) throws -> (Message, [Int32]) {
         switch try MessageSocket.receive(socket, blocking: true) {
-        case .message(.welcome(let welcome), let fds):
-            guard fds.count == 1 else {
-                closeAll(fds)
-                throw CaptureClientError.protocolViolation("Welcome carried \(fds.count) descriptors, expected the ring's memfd")
-            }
-            let memfd = FileDescriptor(owning: fds[0])
-            defer { memfd.close() } // the mapping keeps the ring; the descriptor is not needed
-            let ring = try RingReader(memfd: memfd)
-            return CaptureClient(stream: stream, mode: mode, welcome: welcome, ring: ring, socket: socket)
         case .message(.error(let code, let text), let fds):
             closeAll(fds)
             throw CaptureClientError.refused(code, text)
-        case .message(let other, let fds):
-            closeAll(fds)
-            throw CaptureClientError.protocolViolation("expected Welcome, got \(other.type)")
+        case .message(let message, let fds):
+            return (message, fds)
         case .invalid(let error, let fds):
             closeAll(fds)
             throw CaptureClientError.protocolViolation(error.description)
         case .closed, .wouldBlock:
-            throw CaptureClientError.daemonGone("connection closed before Welcome")
+            throw CaptureClientError.daemonGone("connection closed before \(expecting)")
         }
     }
 
@@ -103,20 +111,12 @@ public final class CaptureClient: Sendable {
         let socket = try UnixSocket.seqpacket()
         try UnixSocket.connect(socket, path: socketPath)
         _ = try MessageSocket.send(socket, .statusRequest)
-        switch try MessageSocket.receive(socket, blocking: true) {
-        case .message(.statusReply(let json), _):
-            return try JSONDecoder().decode(StatusReport.self, from: Data(json))
-        case .message(.error(let code, let text), _):
-            throw CaptureClientError.refused(code, text)
-        case .message(let other, let fds):
-            closeAll(fds)
-            throw CaptureClientError.protocolViolation("expected StatusReply, got \(other.type)")
-        case .invalid(let e, let fds):
-            closeAll(fds)
-            throw CaptureClientError.protocolViolation(e.description)
-        case .closed, .wouldBlock:
-            throw CaptureClientError.daemonGone("connection closed before StatusReply")
+        let (reply, fds) = try receiveReply(socket, expecting: "StatusReply")
+        closeAll(fds)
+        guard case .statusReply(let json) = reply else {
+            throw CaptureClientError.protocolViolation("expected StatusReply, got \(reply.type)")
         }
+        return try JSONDecoder().decode(StatusReport.self, from: Data(json))
     }
 
     /// The next event; blocks up to `timeout` (nil: forever).

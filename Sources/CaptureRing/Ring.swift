@@ -159,9 +159,5 @@ public final class Ring {
 }
 
 func readInteger(_ path: String) -> Int? {
-    guard let f = fopen(path, "r") else { return nil }
-    defer { fclose(f) }
-    var buffer = [CChar](repeating: 0, count: 64)
-    guard fgets(&buffer, 64, f) != nil else { return nil }
-    return Int(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    readWholeFile(path).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
 }

@@ -100,7 +100,7 @@ final class RingTests: XCTestCase {
 
 /// The Locked: figure /proc/self/smaps gives for a mapping.
 func lockedKilobytes(of mapping: Mapping) -> Int? {
-    guard let smaps = readProcFile("/proc/self/smaps") else { return nil }
+    guard let smaps = readWholeFile("/proc/self/smaps") else { return nil }
     let start = String(UInt(bitPattern: mapping.base), radix: 16)
     var inside = false
     for line in smaps.split(separator: "\n") {
@@ -113,17 +113,3 @@ func lockedKilobytes(of mapping: Mapping) -> Int? {
     return nil
 }
 
-/// /proc files report size 0, so read them with read(2) until EOF.
-func readProcFile(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var data: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = read(fd, &buffer, buffer.count)
-        if n <= 0 { break }
-        data += buffer[0..<n]
-    }
-    return String(decoding: data, as: UTF8.self)
-}

@@ -46,7 +46,7 @@ final class RingAccessTests: XCTestCase {
         // The kernel's own account of the daemon's mappings of the ring: one of them (the
         // daemon's own) is fully resident and VM_LOCKED ("lo"). smaps' Locked: is proportional
         // to sharing with the device's mapping, so the flag is the reliable witness.
-        let smaps = try XCTUnwrap(readFile("/proc/\(daemon.pid)/smaps"))
+        let smaps = try XCTUnwrap(readWholeFile("/proc/\(daemon.pid)/smaps"))
         var mappings: [(size: Int, rss: Int, locked: Bool)] = []
         var current: (size: Int, rss: Int, locked: Bool)?
         for line in smaps.split(separator: "\n") {
@@ -71,12 +71,12 @@ extension RingAccessTests {
     /// A 2 MiB-hugepage ring end to end: reserves the pages (root only) and gives them back.
     func testHugepageRingDeliversVerifiedFrames() throws {
         let knob = "/proc/sys/vm/nr_hugepages"
-        let original = readFile(knob)?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        let original = readWholeFile(knob)?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         try XCTSkipIf(getuid() != 0 || original.isEmpty, "needs root to reserve hugepages")
         let wanted = (Int(original) ?? 0) + 16
         try XCTSkipIf((try? "\(wanted)".write(toFile: knob, atomically: false, encoding: .utf8)) == nil, "cannot reserve hugepages here")
         defer { try? original.write(toFile: knob, atomically: false, encoding: .utf8) }
-        let free = Int(readFile("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages")?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        let free = Int(readWholeFile("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages")?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
         try XCTSkipIf(free < 13, "the kernel reserved only \(free) hugepages")
 
         var config = DaemonFixture.config(frameBytes: 1_000_000, rate: 1000, slots: 12, queueDepth: 4, maxLeases: 4)
@@ -94,16 +94,3 @@ extension RingAccessTests {
     }
 }
 
-func readFile(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var data: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = read(fd, &buffer, buffer.count)
-        if n <= 0 { break }
-        data += buffer[0..<n]
-    }
-    return String(decoding: data, as: UTF8.self)
-}
