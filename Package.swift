@@ -21,14 +21,16 @@ let package = Package(
     targets: [
         // C: constants, packed and union structs Swift cannot import, atomics on shared memory.
         .target(name: "CCaptureShim", cSettings: optimisedC, linkerSettings: [.linkedLibrary("z")]),
+        // The driver's ioctl ABI: the very header the kernel module includes (driver/uapi).
+        .target(name: "CCaptureUAPI", path: "driver/uapi", publicHeadersPath: "."),
         // One thin wrapper per syscall; errno becomes SystemError naming the call.
         .target(name: "CaptureSystem", dependencies: ["CCaptureShim"]),
         // The memfd ring: layout, creation, sealing, locking, the seqlock and the frame pattern.
         .target(name: "CaptureRing", dependencies: ["CaptureSystem", "CCaptureShim"]),
         // The wire protocol over SOCK_SEQPACKET.
         .target(name: "CaptureProtocol", dependencies: ["CaptureSystem"]),
-        // Device backends: the contract and the synthetic device.
-        .target(name: "CaptureDevice", dependencies: ["CaptureRing", "CaptureSystem", "CCaptureShim"]),
+        // Device backends: the contract, the synthetic device and the kernel char device.
+        .target(name: "CaptureDevice", dependencies: ["CaptureRing", "CaptureSystem", "CCaptureShim", "CCaptureUAPI"]),
         // capture.toml: a TOML reader that keeps line numbers, and the typed configuration.
         .target(name: "CaptureConfig", dependencies: []),
         // The daemon: event loop, streams, client sessions, residency guard, logging.

@@ -89,12 +89,14 @@ public final class Daemon {
             device = try SyntheticDevice(settings: .init(frameBytes: s.frameBytes, frameRate: s.frameRate,
                                                         payload: s.payload == .pattern ? .pattern : .header))
         case .kernel(let path):
-            throw StartupError(description: "stream \(s.name): device \(path): this build has no kernel-device backend yet; use device = \"synthetic\"")
+            device = try KernelDevice(path: path, frameRate: s.frameRate, payload: s.payload == .pattern ? .pattern : .header)
         }
         let ring = try Ring.create(stream: s.name, geometry: geometry, hugePage: hugePage,
                                    lock: s.lock == .required ? .required : .bestEffort,
                                    payloadFormat: s.payload == .pattern ? .pattern : .header)
         if let warning = ring.lockWarning { logger.warning("\(warning)", metadata: ["stream": "\(s.name)"]) }
+        // The device maps (synthetic) or pins (kernel) the ring while it can still be written;
+        // then FUTURE_WRITE|SEAL, then the guard, whose write-protection must come after pins.
         try device.attach(ring: ring)
         try ring.seal()
         if let reason = residencyGuard.guardRing(ring, isHugetlb: hugePage != nil) {
@@ -368,6 +370,7 @@ public final class Daemon {
                 guardState = "unavailable: " + (guardReasons[engine.config.name] ?? residencyGuard.unavailableReason ?? "not registered")
             }
             let resident = (try? ring.residentBytes()) ?? 0
+            let deviceStats = engine.device.stats()
             let seals = (try? Memfd.seals(ring.memfd))?.description ?? "?"
             let clients = engine.clients.map { c in
                 StatusReport.Client(id: c.id, pid: c.peer.pid, uid: c.peer.uid, mode: "\(c.mode)", leases: c.leases.count,
@@ -381,6 +384,8 @@ public final class Daemon {
                 residentBytes: resident, hugepages: engine.config.hugePages.rawValue, seals: seals, frames: engine.frames,
                 dropped: engine.deviceDrops, clientDrops: engine.clientDrops, headSequence: engine.lastSequence,
                 measuredRate: engine.measuredRate, slotsLeased: engine.slotsLeased,
+                deviceOverruns: deviceStats.overruns, pinnedPages: deviceStats.pinnedPages,
+                scatterGatherEntries: deviceStats.scatterGatherEntries,
                 residencyGuard: .init(state: guardState, faults: region?.faults.load(ordering: .relaxed) ?? 0,
                                       removeEvents: region?.removes.load(ordering: .relaxed) ?? 0),
                 clients: clients)

@@ -60,9 +60,15 @@ public struct StatusReport: Codable, Sendable {
         public var headSequence: UInt64
         public var measuredRate: Double
         public var slotsLeased: Int
+        /// The device's own count of frame times with no queued slot.
+        public var deviceOverruns: UInt64
+        /// Pages the kernel driver holds pinned (0 for the synthetic device).
+        public var pinnedPages: UInt64
+        /// Scatter-gather entries over all slots (hugetlb rings need far fewer).
+        public var scatterGatherEntries: UInt64
         public var residencyGuard: Guard
         public var clients: [Client]
-        public init(name: String, device: String, payload: String, frameBytes: Int, frameRate: Double, slots: Int, slotBytes: Int, ringBytes: Int, lockedBytes: Int, residentBytes: Int, hugepages: String, seals: String, frames: UInt64, dropped: UInt64, clientDrops: UInt64, headSequence: UInt64, measuredRate: Double, slotsLeased: Int, residencyGuard: Guard, clients: [Client]) {
+        public init(name: String, device: String, payload: String, frameBytes: Int, frameRate: Double, slots: Int, slotBytes: Int, ringBytes: Int, lockedBytes: Int, residentBytes: Int, hugepages: String, seals: String, frames: UInt64, dropped: UInt64, clientDrops: UInt64, headSequence: UInt64, measuredRate: Double, slotsLeased: Int, deviceOverruns: UInt64, pinnedPages: UInt64, scatterGatherEntries: UInt64, residencyGuard: Guard, clients: [Client]) {
             self.name = name
             self.device = device
             self.payload = payload
@@ -81,6 +87,9 @@ public struct StatusReport: Codable, Sendable {
             self.headSequence = headSequence
             self.measuredRate = measuredRate
             self.slotsLeased = slotsLeased
+            self.deviceOverruns = deviceOverruns
+            self.pinnedPages = pinnedPages
+            self.scatterGatherEntries = scatterGatherEntries
             self.residencyGuard = residencyGuard
             self.clients = clients
         }

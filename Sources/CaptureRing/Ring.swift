@@ -67,6 +67,8 @@ public final class Ring {
         if let hugePage { try checkHugepages(stream: stream, geometry: geometry, hugePage: hugePage) }
         let fd = try Memfd.create(name: "capture-ring-\(stream)", hugePage: hugePage)
         try Memfd.setSize(fd, bytes: geometry.ringBytes)
+        // The size is final now; a kernel driver checks these two seals before it pins.
+        try Memfd.addSeals(fd, [.shrink, .grow])
         let mapping = try Mapping(sharing: fd, length: geometry.ringBytes, protection: [.read, .write])
         do {
             try mapping.populateWrite()

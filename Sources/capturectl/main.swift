@@ -50,6 +50,9 @@ struct Status: ParsableCommand {
             print("stream \(s.name): \(s.device), \(s.payload) payload, \(s.frameBytes)-byte frames at \(rate) (measured \(String(format: "%.1f", s.measuredRate))/s)")
             print("  ring:    \(s.slots) slots x \(s.slotBytes) B = \(s.ringBytes) B, locked \(s.lockedBytes) B, resident \(s.residentBytes) B, hugepages \(s.hugepages), seals \(s.seals)")
             print("  frames:  \(s.frames) published, head \(s.headSequence), \(s.dropped) dropped by the device, \(s.clientDrops) dropped at lease limits, \(s.slotsLeased) slots leased")
+            if s.pinnedPages > 0 {
+                print("  driver:  \(s.pinnedPages) pages pinned, \(s.scatterGatherEntries) S/G entries, \(s.deviceOverruns) overruns")
+            }
             print("  guard:   \(s.residencyGuard.state), \(s.residencyGuard.faults) residency faults, \(s.residencyGuard.removeEvents) remove events")
             if s.clients.isEmpty {
                 print("  clients: none")

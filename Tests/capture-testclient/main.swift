@@ -1,6 +1,7 @@
 // A client for the service tests that does what well-behaved clients do not:
 //   capture-testclient hold SOCKET STREAM        take every lease allowed, print "holding N", never release
 //   capture-testclient connect-as UID SOCKET STREAM   drop to UID/GID, connect, print what happened
+//   capture-testclient forkstorm SOCKET STREAM N      map the ring, then fork N children that read it and exit
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,6 +47,33 @@ case "connect-as":
     } catch {
         say("refused: \(error)")
         exit(3)
+    }
+case "forkstorm":
+    // Copy-on-write and fork are what break get_user_pages-pinned anonymous buffers; the ring
+    // is shared memory pinned by the driver, so children see the same frames and nothing moves.
+    guard args.count >= 5, let n = Int(args[4]) else { exit(2) }
+    do {
+        let client = try CaptureClient.connect(stream: args[3], mode: .latest, socketPath: args[2])
+        var forked = 0, bad = 0
+        for _ in 0..<n {
+            let frame = try client.nextFrame(timeout: .seconds(30))
+            let pid = fork()
+            if pid == 0 {
+                // Child: read the frame through the inherited mapping; torn is fine, corrupt is not.
+                if case .corrupt = frame.check() { _exit(1) }
+                _exit(0)
+            }
+            if pid < 0 { break }
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            forked += 1
+            if status != 0 { bad += 1 }
+        }
+        say("forked \(forked), corrupt in children \(bad)")
+        exit(bad == 0 ? 0 : 1)
+    } catch {
+        say("error: \(error)")
+        exit(1)
     }
 default:
     exit(2)

@@ -1,0 +1,124 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CaptureRing
+import CaptureSystem
+import CCaptureShim
+import CCaptureUAPI
+
+/// A capture device behind the capture_dma char driver (/dev/captureN), driven through the
+/// ioctl ABI of driver/uapi/capture_dma.h. The driver pins the daemon's own mapping of the
+/// ring at `attach`; closing the device unregisters and unpins.
+public final class KernelDevice: CaptureDevice {
+    public let name: String
+    public let engine: String
+    private let fd: FileDescriptor
+    private let frameRate: Double
+    private let payload: PayloadFormat
+
+    /// open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC) and CAPTURE_IOC_INFO.
+    public init(path: String, frameRate: Double, payload: PayloadFormat) throws {
+        let raw = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC)
+        if raw < 0 {
+            let err = SystemError("open(\(path))")
+            switch err.errno {
+            case ENOENT, ENXIO, ENODEV: throw err.hinting("no such capture device; is the driver loaded (modprobe capture_dma)?")
+            case EACCES: throw err.hinting("run captured as a member of group capture (the udev rule gives /dev/capture* to it)")
+            case EBUSY: throw err.hinting("another process owns the device (only one captured may open it)")
+            default: throw err
+            }
+        }
+        fd = FileDescriptor(owning: raw)
+        name = path
+        self.frameRate = frameRate
+        self.payload = payload
+        var info = capture_info()
+        try Self.ioctl(fd, capture_ioc_info(), &info, "CAPTURE_IOC_INFO")
+        guard info.abi_version == UInt32(CAPTURE_DMA_ABI_VERSION) else {
+            throw SystemError("CAPTURE_IOC_INFO", errno: EPROTO,
+                              hint: "\(path) speaks driver ABI \(info.abi_version), captured speaks \(CAPTURE_DMA_ABI_VERSION); install matching versions")
+        }
+        engine = withUnsafeBytes(of: info.engine_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    private static func ioctl<T>(_ fd: FileDescriptor, _ request: UInt, _ arg: inout T, _ name: String) throws {
+        while true {
+            let r = withUnsafeMutablePointer(to: &arg) { capture_ioctl(fd.raw, request, $0) }
+            if r >= 0 { return }
+            if errno == EINTR { continue }
+            throw SystemError("ioctl(\(name))")
+        }
+    }
+
+    /// CAPTURE_IOC_REGISTER_RING: the driver checks the seals and the mapping, then pins.
+    public func attach(ring: Ring) throws {
+        var req = capture_register()
+        req.memfd = ring.memfd.raw
+        req.slot_count = UInt32(ring.geometry.slotCount)
+        req.user_address = UInt64(UInt(bitPattern: ring.mapping.base))
+        req.ring_bytes = UInt64(ring.geometry.ringBytes)
+        req.slots_offset = UInt64(ring.geometry.slotsOffset)
+        req.slot_stride = UInt64(ring.geometry.slotStride)
+        req.frame_bytes = UInt64(ring.geometry.frameBytes)
+        do {
+            try Self.ioctl(fd, capture_ioc_register_ring(), &req, "CAPTURE_IOC_REGISTER_RING")
+        } catch let e as SystemError {
+            throw e.hinting("the driver refused the ring of stream \(ring.stream); dmesg says why")
+        }
+    }
+
+    public func queue(_ slots: [UInt32]) throws {
+        var copy = slots
+        try copy.withUnsafeMutableBufferPointer { buf in
+            var req = capture_queue()
+            req.count = UInt32(buf.count)
+            req.slots = UInt64(UInt(bitPattern: buf.baseAddress))
+            try Self.ioctl(fd, capture_ioc_queue(), &req, "CAPTURE_IOC_QUEUE")
+        }
+    }
+
+    public var completionDescriptor: Int32 { fd.raw }
+
+    public func readCompletions() throws -> [DeviceCompletion] {
+        var result: [DeviceCompletion] = []
+        var buffer = [UInt8](repeating: 0, count: DeviceCompletion.recordBytes * 256)
+        while true {
+            guard let n = try buffer.withUnsafeMutableBytes({ try fd.read(into: $0) }), n > 0 else { break }
+            buffer.withUnsafeBytes { raw in
+                for i in 0..<(n / DeviceCompletion.recordBytes) {
+                    result.append(DeviceCompletion(decoding: raw.baseAddress! + i * DeviceCompletion.recordBytes))
+                }
+            }
+            if n < buffer.count { break }
+        }
+        return result
+    }
+
+    public func start() throws {
+        var req = capture_start()
+        req.frame_rate_mhz = UInt32(min(frameRate * 1000, Double(UInt32.max)))
+        req.payload = UInt32(payload == .pattern ? CAPTURE_PAYLOAD_PATTERN : CAPTURE_PAYLOAD_HEADER)
+        try Self.ioctl(fd, capture_ioc_start(), &req, "CAPTURE_IOC_START")
+    }
+
+    public func stop() {
+        _ = capture_ioctl(fd.raw, capture_ioc_stop(), nil)
+    }
+
+    public func stats() -> DeviceStats {
+        var st = capture_stats()
+        var s = DeviceStats()
+        guard (try? Self.ioctl(fd, capture_ioc_stats(), &st, "CAPTURE_IOC_STATS")) != nil else { return s }
+        s.frames = st.frames
+        s.overruns = st.overruns
+        s.errors = st.errors
+        s.pinnedPages = st.pinned_pages
+        s.scatterGatherEntries = st.sg_entries
+        return s
+    }
+
+    /// close(2): the driver stops, unpins (marking pages dirty) and forgets the ring.
+    public func close() { fd.close() }
+
+    deinit { close() }
+}

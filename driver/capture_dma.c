@@ -1,0 +1,722 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * capture_dma: the thin char driver between captured and a capture device.
+ *
+ * The driver owns no buffer memory. captured registers one sealed memfd ring per device
+ * together with its own read-write mapping of it; the driver pins every page of that mapping
+ * exactly once with pin_user_pages_fast(FOLL_WRITE | FOLL_LONGTERM) — shmem or hugetlb pages
+ * only, never anonymous memory — builds one scatter-gather table per slot, and fills only the
+ * slots captured queues. Completions are read() from the fd. Closing the fd unregisters and
+ * unpins, so a killed daemon leaks nothing.
+ *
+ * With no capture hardware, the `loopback` engine (module parameter engine=loopback) is a
+ * kernel thread that writes frames through the pinned pages at the rate START asks for, with
+ * the same deterministic pattern and CRC-32 as captured's synthetic device.
+ */
+#include <linux/cdev.h>
+#include <linux/crc32.h>
+#include <linux/delay.h>
+#include <linux/device.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/highmem.h>
+#include <linux/hugetlb.h>
+#include <linux/kthread.h>
+#include <linux/magic.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/poll.h>
+#include <linux/scatterlist.h>
+#include <linux/sched.h>
+#include <linux/shmem_fs.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/version.h>
+#include <linux/vmalloc.h>
+#include <linux/wait.h>
+
+#include "uapi/capture_dma.h"
+
+#define DRV "capture_dma"
+#define F_SEAL_SHRINK_ 0x0002
+#define F_SEAL_GROW_ 0x0004
+
+static unsigned int devices = 1;
+module_param(devices, uint, 0444);
+MODULE_PARM_DESC(devices, "number of /dev/captureN devices (1-8)");
+
+static char *engine = "loopback";
+module_param(engine, charp, 0444);
+MODULE_PARM_DESC(engine, "what fills the slots: loopback (a kernel thread) or none");
+
+enum slot_state { SLOT_OWNED = 0, SLOT_QUEUED, SLOT_FILLING };
+
+struct capture_ring {
+	struct file *memfd;            /* a reference, so the inode outlives the daemon's fd */
+	struct page **pages;
+	unsigned long npages;
+	u32 slot_count;
+	u64 ring_bytes, slots_offset, slot_stride, frame_bytes;
+	struct sg_table *sgts;         /* one per slot */
+	u64 sg_entries;
+	u8 *state;                     /* enum slot_state per slot */
+	u32 *queue;                    /* FIFO of queued slots */
+	u32 q_head, q_count;
+	struct capture_completion *done; /* FIFO of completions, slot_count deep */
+	u32 d_head, d_count;
+};
+
+struct capture_dev {
+	int index;
+	struct cdev cdev;
+	struct device *device;
+	struct mutex lock;             /* serialises ioctls, register/unregister */
+	spinlock_t fifo_lock;          /* protects queue, done and slot states */
+	wait_queue_head_t readers;     /* completions available */
+	wait_queue_head_t engine_wq;   /* slots queued, or stop */
+	bool open;
+	struct capture_ring *ring;
+	struct task_struct *thread;
+	u32 rate_mhz, payload;
+	u64 sequence;
+	atomic_t ready;                /* completions waiting; poll() reads only this */
+	atomic64_t frames, overruns, errors;
+};
+
+static dev_t capture_devt;
+static struct class *capture_class;
+static struct capture_dev *capture_devs;
+static bool loopback_engine;
+
+/* ---- pattern and checksum: identical to captured's synthetic device ---------------- */
+#define PATTERN_BASE 0x9E3779B97F4A7C15ULL
+#define PATTERN_STEP 0xD1B54A32D192ED03ULL
+
+/* Writes the frame through the pinned pages (slots are page-aligned, so no word crosses a
+ * page); returns the CRC-32 when the payload is a pattern. */
+static u32 loopback_fill(struct capture_dev *cd, struct capture_ring *r, u32 slot, u64 seq)
+{
+	unsigned long first = (r->slots_offset + (u64)slot * r->slot_stride) >> PAGE_SHIFT;
+	u64 remaining = r->frame_bytes, word = 0, base = seq * PATTERN_BASE;
+	u32 crc = ~0U;
+	unsigned long p;
+
+	for (p = first; remaining > 0; p++) {
+		size_t n = min_t(u64, remaining, PAGE_SIZE), i;
+		u8 *va = kmap_local_page(r->pages[p]);
+
+		if (cd->payload == CAPTURE_PAYLOAD_HEADER) {
+			if (p == first) {
+				__le64 v = cpu_to_le64(seq);
+
+				memcpy(va, &v, min_t(size_t, n, 8));
+			}
+		} else {
+			for (i = 0; i + 8 <= n; i += 8, word++) {
+				__le64 v = cpu_to_le64(base + word * PATTERN_STEP);
+
+				memcpy(va + i, &v, 8);
+			}
+			if (i < n) {   /* the frame's last partial word: low bytes first */
+				__le64 v = cpu_to_le64(base + word * PATTERN_STEP);
+
+				memcpy(va + i, &v, n - i);
+			}
+			crc = crc32_le(crc, va, n);
+		}
+		kunmap_local(va);
+		remaining -= n;
+		if (!(p & 63))
+			cond_resched();
+	}
+	return ~crc;
+}
+
+static bool pop_queued(struct capture_dev *cd, u32 *slot)
+{
+	struct capture_ring *r = cd->ring;
+	bool ok = false;
+
+	spin_lock(&cd->fifo_lock);
+	if (r->q_count) {
+		*slot = r->queue[r->q_head];
+		r->q_head = (r->q_head + 1) % r->slot_count;
+		r->q_count--;
+		r->state[*slot] = SLOT_FILLING;
+		ok = true;
+	}
+	spin_unlock(&cd->fifo_lock);
+	return ok;
+}
+
+static void push_completion(struct capture_dev *cd, const struct capture_completion *c)
+{
+	struct capture_ring *r = cd->ring;
+
+	spin_lock(&cd->fifo_lock);
+	/* At most slot_count slots are ever out, so the FIFO cannot overflow. */
+	r->done[(r->d_head + r->d_count) % r->slot_count] = *c;
+	r->d_count++;
+	r->state[c->slot] = SLOT_OWNED;
+	atomic_inc(&cd->ready);
+	spin_unlock(&cd->fifo_lock);
+	wake_up_interruptible(&cd->readers);
+}
+
+static int loopback_thread(void *data)
+{
+	struct capture_dev *cd = data;
+	struct capture_ring *r = cd->ring;
+	/* rate_mhz is frames per 1000 s, so the period is 10^12 ns / rate_mhz. */
+	u64 period_ns = cd->rate_mhz ? div_u64(1000000000000ULL, cd->rate_mhz) : 0;
+	ktime_t next = ktime_add_ns(ktime_get(), period_ns);
+
+	while (!kthread_should_stop()) {
+		struct capture_completion c = { 0 };
+		u32 slot;
+
+		if (period_ns) {
+			ktime_t now = ktime_get();
+
+			if (ktime_before(now, next)) {
+				set_current_state(TASK_INTERRUPTIBLE);
+				if (!kthread_should_stop())
+					schedule_hrtimeout(&next, HRTIMER_MODE_ABS);
+				__set_current_state(TASK_RUNNING);
+				continue;
+			}
+			next = ktime_add_ns(next, period_ns);
+			if (ktime_after(now, ktime_add_ns(next, NSEC_PER_SEC))) {
+				/* Stalled for over a second: those frame times are overruns. */
+				u64 missed = div64_u64(ktime_to_ns(ktime_sub(now, next)), period_ns);
+
+				cd->sequence += missed;
+				atomic64_add(missed, &cd->overruns);
+				next = ktime_add_ns(next, missed * period_ns);
+			}
+			cd->sequence++;
+			if (!pop_queued(cd, &slot)) {
+				atomic64_inc(&cd->overruns);
+				continue;
+			}
+		} else {
+			wait_event_interruptible(cd->engine_wq, kthread_should_stop() || READ_ONCE(r->q_count));
+			if (kthread_should_stop())
+				break;
+			if (!pop_queued(cd, &slot))
+				continue;
+			cd->sequence++;
+		}
+		c.slot = slot;
+		c.bytes = r->frame_bytes;
+		c.sequence = cd->sequence;
+		c.checksum = loopback_fill(cd, r, slot, cd->sequence);
+		c.flags = cd->payload == CAPTURE_PAYLOAD_PATTERN ? CAPTURE_FRAME_CHECKSUM : 0;
+		c.timestamp_ns = ktime_get_ns();
+		push_completion(cd, &c);
+		atomic64_inc(&cd->frames);
+	}
+	return 0;
+}
+
+/* ---- registration ----------------------------------------------------------------- */
+
+static unsigned int memfd_seals(struct file *file, bool *is_memfd_fs)
+{
+	struct inode *inode = file_inode(file);
+
+	*is_memfd_fs = true;
+	if (inode->i_sb->s_magic == TMPFS_MAGIC && shmem_mapping(file->f_mapping))
+		return SHMEM_I(inode)->seals;
+#ifdef CONFIG_HUGETLBFS
+	if (inode->i_sb->s_magic == HUGETLBFS_MAGIC)
+		return HUGETLBFS_I(inode)->seals;
+#endif
+	*is_memfd_fs = false;
+	return 0;
+}
+
+static void ring_free(struct capture_dev *cd)
+{
+	struct capture_ring *r = cd->ring;
+	u32 s;
+
+	if (!r)
+		return;
+	if (r->sgts) {
+		for (s = 0; s < r->slot_count; s++)
+			sg_free_table(&r->sgts[s]);
+		kvfree(r->sgts);
+	}
+	if (r->pages) {
+		if (r->npages)
+			unpin_user_pages_dirty_lock(r->pages, r->npages, true);
+		kvfree(r->pages);
+	}
+	kvfree(r->state);
+	kvfree(r->queue);
+	kvfree(r->done);
+	if (r->memfd)
+		fput(r->memfd);
+	kfree(r);
+	cd->ring = NULL;
+	atomic_set(&cd->ready, 0);
+	wake_up_interruptible(&cd->readers);
+}
+
+static void engine_stop(struct capture_dev *cd)
+{
+	if (cd->thread) {
+		kthread_stop(cd->thread);
+		cd->thread = NULL;
+	}
+}
+
+static int do_register(struct capture_dev *cd, struct capture_register __user *arg)
+{
+	struct capture_register req;
+	struct capture_ring *r;
+	struct vm_area_struct *vma;
+	bool memfd_fs;
+	unsigned int seals;
+	long pinned;
+	unsigned long i;
+	u32 s;
+	int err;
+
+	if (copy_from_user(&req, arg, sizeof(req)))
+		return -EFAULT;
+	if (cd->ring) {
+		dev_info_ratelimited(cd->device, "REGISTER_RING: a ring is already registered\n");
+		return -EBUSY;
+	}
+	if (!req.slot_count || req.slot_count > CAPTURE_DMA_MAX_SLOTS || !req.ring_bytes ||
+	    !PAGE_ALIGNED(req.user_address) || !PAGE_ALIGNED(req.slots_offset) ||
+	    !PAGE_ALIGNED(req.slot_stride) || !PAGE_ALIGNED(req.ring_bytes) || !req.slot_stride ||
+	    req.frame_bytes > req.slot_stride || !req.frame_bytes ||
+	    req.slots_offset + (u64)req.slot_count * req.slot_stride != req.ring_bytes) {
+		dev_info_ratelimited(cd->device, "REGISTER_RING: geometry is not page-aligned or does not add up\n");
+		return -EINVAL;
+	}
+
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return -ENOMEM;
+	cd->ring = r;
+	r->slot_count = req.slot_count;
+	r->ring_bytes = req.ring_bytes;
+	r->slots_offset = req.slots_offset;
+	r->slot_stride = req.slot_stride;
+	r->frame_bytes = req.frame_bytes;
+
+	r->memfd = fget(req.memfd);
+	if (!r->memfd) {
+		dev_info_ratelimited(cd->device, "REGISTER_RING: fd %d is not open\n", req.memfd);
+		err = -EBADF;
+		goto fail;
+	}
+	seals = memfd_seals(r->memfd, &memfd_fs);
+	if (!memfd_fs) {
+		dev_info_ratelimited(cd->device, "REGISTER_RING: fd %d is not a memfd (shmem or hugetlbfs)\n", req.memfd);
+		err = -EINVAL;
+		goto fail;
+	}
+	if ((seals & (F_SEAL_SHRINK_ | F_SEAL_GROW_)) != (F_SEAL_SHRINK_ | F_SEAL_GROW_)) {
+		dev_info_ratelimited(cd->device, "REGISTER_RING: memfd lacks F_SEAL_SHRINK|F_SEAL_GROW (seals 0x%x)\n", seals);
+		err = -EPERM;
+		goto fail;
+	}
+	if (i_size_read(file_inode(r->memfd)) != req.ring_bytes) {
+		dev_info_ratelimited(cd->device, "REGISTER_RING: ring_bytes %llu is not the memfd size %lld\n",
+				     req.ring_bytes, i_size_read(file_inode(r->memfd)));
+		err = -EINVAL;
+		goto fail;
+	}
+
+	/* The address must be the caller's shared writable mapping of this very memfd. */
+	mmap_read_lock(current->mm);
+	vma = vma_lookup(current->mm, req.user_address);
+	err = 0;
+	if (!vma || !vma->vm_file || file_inode(vma->vm_file) != file_inode(r->memfd) || vma->vm_pgoff ||
+	    vma->vm_start != req.user_address || vma->vm_end - vma->vm_start < req.ring_bytes ||
+	    !(vma->vm_flags & VM_SHARED) || !(vma->vm_flags & VM_WRITE))
+		err = -EINVAL;
+	mmap_read_unlock(current->mm);
+	if (err) {
+		dev_info_ratelimited(cd->device, "REGISTER_RING: address 0x%llx is not a shared writable mapping of the whole memfd\n",
+				     req.user_address);
+		goto fail;
+	}
+
+	r->npages = req.ring_bytes >> PAGE_SHIFT;
+	r->pages = kvcalloc(r->npages, sizeof(*r->pages), GFP_KERNEL);
+	r->state = kvcalloc(r->slot_count, sizeof(*r->state), GFP_KERNEL);
+	r->queue = kvcalloc(r->slot_count, sizeof(*r->queue), GFP_KERNEL);
+	r->done = kvcalloc(r->slot_count, sizeof(*r->done), GFP_KERNEL);
+	r->sgts = kvcalloc(r->slot_count, sizeof(*r->sgts), GFP_KERNEL);
+	if (!r->pages || !r->state || !r->queue || !r->done || !r->sgts) {
+		r->npages = 0;
+		err = -ENOMEM;
+		goto fail;
+	}
+
+	/* Every page exactly once, for the life of the registration. */
+	pinned = pin_user_pages_fast(req.user_address, r->npages, FOLL_WRITE | FOLL_LONGTERM, r->pages);
+	if (pinned != r->npages) {
+		if (pinned > 0)
+			unpin_user_pages(r->pages, pinned);
+		dev_info_ratelimited(cd->device, "REGISTER_RING: pinned %ld of %lu pages\n", pinned, r->npages);
+		r->npages = 0;
+		err = pinned < 0 ? pinned : -EFAULT;
+		goto fail;
+	}
+	for (i = 0; i < r->npages; i++) {
+		if (page_folio(r->pages[i])->mapping != r->memfd->f_mapping) {
+			dev_info_ratelimited(cd->device, "REGISTER_RING: page %lu is not the memfd's\n", i);
+			err = -EINVAL;
+			goto fail;
+		}
+	}
+
+	for (s = 0; s < r->slot_count; s++) {
+		unsigned long first = (r->slots_offset + (u64)s * r->slot_stride) >> PAGE_SHIFT;
+		unsigned int n = DIV_ROUND_UP(r->frame_bytes, PAGE_SIZE);
+
+		err = sg_alloc_table_from_pages(&r->sgts[s], r->pages + first, n, 0, r->frame_bytes, GFP_KERNEL);
+		if (err)
+			goto fail;
+		r->sg_entries += r->sgts[s].orig_nents;
+	}
+	dev_info(cd->device, "ring registered: %u slots of %llu bytes, %lu pages pinned, %llu S/G entries\n",
+		 r->slot_count, r->slot_stride, r->npages, r->sg_entries);
+	return 0;
+
+fail:
+	ring_free(cd);
+	return err;
+}
+
+static int do_queue(struct capture_dev *cd, struct capture_queue __user *arg)
+{
+	struct capture_queue req;
+	struct capture_ring *r = cd->ring;
+	u32 *slots;
+	u32 i;
+	int err = 0;
+
+	if (copy_from_user(&req, arg, sizeof(req)))
+		return -EFAULT;
+	if (!r)
+		return -ENXIO;
+	if (!req.count || req.count > r->slot_count)
+		return -EINVAL;
+	slots = kvmalloc_array(req.count, sizeof(u32), GFP_KERNEL);
+	if (!slots)
+		return -ENOMEM;
+	if (copy_from_user(slots, u64_to_user_ptr(req.slots), req.count * sizeof(u32))) {
+		kvfree(slots);
+		return -EFAULT;
+	}
+	spin_lock(&cd->fifo_lock);
+	/* All or nothing: check every slot first. */
+	for (i = 0; i < req.count; i++) {
+		if (slots[i] >= r->slot_count) {
+			err = -EINVAL;
+			break;
+		}
+		if (r->state[slots[i]] != SLOT_OWNED) {
+			err = -EBUSY;
+			break;
+		}
+	}
+	if (!err) {
+		for (i = 0; i < req.count; i++) {
+			r->queue[(r->q_head + r->q_count) % r->slot_count] = slots[i];
+			r->q_count++;
+			r->state[slots[i]] = SLOT_QUEUED;
+		}
+	}
+	spin_unlock(&cd->fifo_lock);
+	if (err == -EINVAL)
+		dev_info_ratelimited(cd->device, "QUEUE: slot %u is not in the ring of %u\n", slots[i], r->slot_count);
+	else if (err == -EBUSY)
+		dev_info_ratelimited(cd->device, "QUEUE: slot %u is not free (queued or being filled)\n", slots[i]);
+	kvfree(slots);
+	if (!err)
+		wake_up_interruptible(&cd->engine_wq);
+	return err;
+}
+
+static int do_start(struct capture_dev *cd, struct capture_start __user *arg)
+{
+	struct capture_start req;
+
+	if (copy_from_user(&req, arg, sizeof(req)))
+		return -EFAULT;
+	if (!cd->ring)
+		return -ENXIO;
+	if (cd->thread)
+		return -EBUSY;
+	if (req.payload != CAPTURE_PAYLOAD_PATTERN && req.payload != CAPTURE_PAYLOAD_HEADER)
+		return -EINVAL;
+	if (!loopback_engine)
+		return 0;   /* nothing to run: real hardware would start here */
+	cd->rate_mhz = req.frame_rate_mhz;
+	cd->payload = req.payload;
+	cd->thread = kthread_run(loopback_thread, cd, "capture%d-loopback", cd->index);
+	if (IS_ERR(cd->thread)) {
+		int err = PTR_ERR(cd->thread);
+
+		cd->thread = NULL;
+		return err;
+	}
+	return 0;
+}
+
+static long capture_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct capture_dev *cd = file->private_data;
+	void __user *uarg = (void __user *)arg;
+	long ret = 0;
+
+	mutex_lock(&cd->lock);
+	switch (cmd) {
+	case CAPTURE_IOC_INFO: {
+		struct capture_info info = {
+			.abi_version = CAPTURE_DMA_ABI_VERSION,
+			.max_slots = CAPTURE_DMA_MAX_SLOTS,
+			.engine = loopback_engine ? CAPTURE_ENGINE_LOOPBACK : CAPTURE_ENGINE_NONE,
+			.max_ring_bytes = 1ULL << 40,
+		};
+		strscpy(info.engine_name, loopback_engine ? "loopback" : "none", sizeof(info.engine_name));
+		if (copy_to_user(uarg, &info, sizeof(info)))
+			ret = -EFAULT;
+		break;
+	}
+	case CAPTURE_IOC_REGISTER_RING:
+		ret = do_register(cd, uarg);
+		break;
+	case CAPTURE_IOC_QUEUE:
+		ret = do_queue(cd, uarg);
+		break;
+	case CAPTURE_IOC_START:
+		ret = do_start(cd, uarg);
+		break;
+	case CAPTURE_IOC_STOP:
+		engine_stop(cd);
+		break;
+	case CAPTURE_IOC_STATS: {
+		struct capture_stats st = {
+			.frames = atomic64_read(&cd->frames),
+			.overruns = atomic64_read(&cd->overruns),
+			.errors = atomic64_read(&cd->errors),
+			.pinned_pages = cd->ring ? cd->ring->npages : 0,
+			.sg_entries = cd->ring ? cd->ring->sg_entries : 0,
+			.queued = cd->ring ? READ_ONCE(cd->ring->q_count) : 0,
+		};
+		if (copy_to_user(uarg, &st, sizeof(st)))
+			ret = -EFAULT;
+		break;
+	}
+	case CAPTURE_IOC_UNREGISTER:
+		engine_stop(cd);
+		ring_free(cd);
+		break;
+	default:
+		ret = -ENOTTY;
+	}
+	mutex_unlock(&cd->lock);
+	return ret;
+}
+
+/* Whole completion records only. The ring is looked at under the mutex, so an UNREGISTER
+ * from another thread cannot free it under us. */
+static ssize_t capture_read(struct file *file, char __user *buf, size_t len, loff_t *off)
+{
+	struct capture_dev *cd = file->private_data;
+	size_t want = len / sizeof(struct capture_completion), got = 0;
+	int err;
+
+	if (!want)
+		return -EINVAL;
+	for (;;) {
+		struct capture_ring *r;
+
+		mutex_lock(&cd->lock);
+		r = cd->ring;
+		if (!r) {
+			mutex_unlock(&cd->lock);
+			return -ENXIO;
+		}
+		while (got < want) {
+			struct capture_completion c;
+
+			spin_lock(&cd->fifo_lock);
+			if (!r->d_count) {
+				spin_unlock(&cd->fifo_lock);
+				break;
+			}
+			c = r->done[r->d_head];
+			r->d_head = (r->d_head + 1) % r->slot_count;
+			r->d_count--;
+			atomic_dec(&cd->ready);
+			spin_unlock(&cd->fifo_lock);
+			if (copy_to_user(buf + got * sizeof(c), &c, sizeof(c))) {
+				atomic64_inc(&cd->errors);
+				mutex_unlock(&cd->lock);
+				return got ? got * sizeof(c) : -EFAULT;
+			}
+			got++;
+		}
+		mutex_unlock(&cd->lock);
+		if (got)
+			return got * sizeof(struct capture_completion);
+		if (file->f_flags & O_NONBLOCK)
+			return -EAGAIN;
+		err = wait_event_interruptible(cd->readers, atomic_read(&cd->ready) || !READ_ONCE(cd->ring));
+		if (err)
+			return err;
+	}
+}
+
+static __poll_t capture_poll(struct file *file, poll_table *wait)
+{
+	struct capture_dev *cd = file->private_data;
+
+	poll_wait(file, &cd->readers, wait);
+	return atomic_read(&cd->ready) ? EPOLLIN | EPOLLRDNORM : 0;
+}
+
+static int capture_open(struct inode *inode, struct file *file)
+{
+	struct capture_dev *cd = container_of(inode->i_cdev, struct capture_dev, cdev);
+
+	mutex_lock(&cd->lock);
+	if (cd->open) {
+		mutex_unlock(&cd->lock);
+		return -EBUSY;   /* one owner: captured */
+	}
+	cd->open = true;
+	cd->sequence = 0;
+	mutex_unlock(&cd->lock);
+	file->private_data = cd;
+	return nonseekable_open(inode, file);
+}
+
+static int capture_release(struct inode *inode, struct file *file)
+{
+	struct capture_dev *cd = file->private_data;
+
+	mutex_lock(&cd->lock);
+	engine_stop(cd);
+	if (cd->ring)
+		dev_info(cd->device, "closed: unpinning %lu pages\n", cd->ring->npages);
+	ring_free(cd);
+	cd->open = false;
+	mutex_unlock(&cd->lock);
+	return 0;
+}
+
+static const struct file_operations capture_fops = {
+	.owner = THIS_MODULE,
+	.open = capture_open,
+	.release = capture_release,
+	.read = capture_read,
+	.poll = capture_poll,
+	.unlocked_ioctl = capture_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = no_llseek,
+};
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+static char *capture_devnode(const struct device *dev, umode_t *mode)
+#else
+static char *capture_devnode(struct device *dev, umode_t *mode)
+#endif
+{
+	if (mode)
+		*mode = 0660;
+	return NULL;
+}
+
+static int __init capture_init(void)
+{
+	int err, i;
+
+	if (!devices || devices > 8)
+		return -EINVAL;
+	if (!strcmp(engine, "loopback"))
+		loopback_engine = true;
+	else if (strcmp(engine, "none"))
+		return -EINVAL;
+	err = alloc_chrdev_region(&capture_devt, 0, devices, "capture");
+	if (err)
+		return err;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+	capture_class = class_create("capture");
+#else
+	capture_class = class_create(THIS_MODULE, "capture");
+#endif
+	if (IS_ERR(capture_class)) {
+		err = PTR_ERR(capture_class);
+		goto unregion;
+	}
+	capture_class->devnode = capture_devnode;
+	capture_devs = kcalloc(devices, sizeof(*capture_devs), GFP_KERNEL);
+	if (!capture_devs) {
+		err = -ENOMEM;
+		goto unclass;
+	}
+	for (i = 0; i < devices; i++) {
+		struct capture_dev *cd = &capture_devs[i];
+
+		cd->index = i;
+		mutex_init(&cd->lock);
+		spin_lock_init(&cd->fifo_lock);
+		init_waitqueue_head(&cd->readers);
+		init_waitqueue_head(&cd->engine_wq);
+		cdev_init(&cd->cdev, &capture_fops);
+		cd->cdev.owner = THIS_MODULE;
+		err = cdev_add(&cd->cdev, MKDEV(MAJOR(capture_devt), i), 1);
+		if (err)
+			goto undevs;
+		cd->device = device_create(capture_class, NULL, MKDEV(MAJOR(capture_devt), i), cd, "capture%d", i);
+		if (IS_ERR(cd->device)) {
+			err = PTR_ERR(cd->device);
+			cdev_del(&cd->cdev);
+			goto undevs;
+		}
+	}
+	pr_info(DRV ": %u device(s), engine %s, ABI %d\n", devices, engine, CAPTURE_DMA_ABI_VERSION);
+	return 0;
+
+undevs:
+	while (--i >= 0) {
+		device_destroy(capture_class, MKDEV(MAJOR(capture_devt), i));
+		cdev_del(&capture_devs[i].cdev);
+	}
+	kfree(capture_devs);
+unclass:
+	class_destroy(capture_class);
+unregion:
+	unregister_chrdev_region(capture_devt, devices);
+	return err;
+}
+
+static void __exit capture_exit(void)
+{
+	int i;
+
+	for (i = 0; i < devices; i++) {
+		device_destroy(capture_class, MKDEV(MAJOR(capture_devt), i));
+		cdev_del(&capture_devs[i].cdev);
+	}
+	kfree(capture_devs);
+	class_destroy(capture_class);
+	unregister_chrdev_region(capture_devt, devices);
+}
+
+module_init(capture_init);
+module_exit(capture_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("capture: pins a daemon-owned memfd ring once and fills it for captured");

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * capture_dma: the ioctl ABI of /dev/captureN, shared verbatim by the kernel module and by
+ * captured (Swift imports this file through the CCaptureUAPI target). One copy, here.
+ *
+ * Life of a ring:
+ *   open("/dev/captureN")            exclusive; closing the fd unregisters and unpins
+ *   CAPTURE_IOC_INFO                 ABI version, limits, engine
+ *   CAPTURE_IOC_REGISTER_RING        memfd + the caller's MAP_SHARED read-write mapping of it;
+ *                                    pins every page once (FOLL_WRITE | FOLL_LONGTERM) and
+ *                                    builds one scatter-gather table per slot
+ *   CAPTURE_IOC_QUEUE                slots the device may fill (each must be owned by the caller)
+ *   CAPTURE_IOC_START / STOP
+ *   read()                           struct capture_completion records; poll() for POLLIN
+ *   CAPTURE_IOC_STATS
+ *   CAPTURE_IOC_UNREGISTER           unpins (dirty); also done by release()
+ */
+#ifndef CAPTURE_DMA_UAPI_H
+#define CAPTURE_DMA_UAPI_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define CAPTURE_DMA_ABI_VERSION 1
+#define CAPTURE_DMA_MAX_SLOTS 65536
+
+/* Engines: what fills the slots. */
+#define CAPTURE_ENGINE_NONE     0   /* real hardware would be here */
+#define CAPTURE_ENGINE_LOOPBACK 1   /* a kernel thread writes frames through the pinned pages */
+
+/* Payload the loopback engine writes (same as the ring header's payload format). */
+#define CAPTURE_PAYLOAD_PATTERN 1
+#define CAPTURE_PAYLOAD_HEADER  2
+
+/* Completion flags (same bits as the ring's slot descriptor flags). */
+#define CAPTURE_FRAME_CHECKSUM     (1U << 0)
+#define CAPTURE_FRAME_DEVICE_ERROR (1U << 1)
+
+struct capture_info {
+	__u32 abi_version;
+	__u32 max_slots;
+	__u32 engine;          /* CAPTURE_ENGINE_* */
+	__u32 reserved;
+	__u64 max_ring_bytes;
+	char engine_name[16];
+};
+
+struct capture_register {
+	__s32 memfd;           /* a memfd (shmem or hugetlbfs) sealed with at least SHRINK|GROW */
+	__u32 slot_count;
+	__u64 user_address;    /* the caller's MAP_SHARED, PROT_READ|PROT_WRITE mapping, offset 0 */
+	__u64 ring_bytes;      /* == the memfd's size; the mapping covers all of it */
+	__u64 slots_offset;    /* page-aligned */
+	__u64 slot_stride;     /* page-aligned */
+	__u64 frame_bytes;     /* <= slot_stride */
+};
+
+struct capture_queue {
+	__u32 count;
+	__u32 reserved;
+	__u64 slots;           /* user pointer to count __u32 slot numbers */
+};
+
+struct capture_start {
+	__u32 frame_rate_mhz;  /* loopback: frames per 1000 s (1000000 = 1000 frames/s); 0 = as fast as slots come */
+	__u32 payload;         /* loopback: CAPTURE_PAYLOAD_* */
+	__u64 reserved;
+};
+
+/* One completed frame, as read() returns them: 40 bytes, little-endian on every platform we run. */
+struct capture_completion {
+	__u32 slot;
+	__u32 flags;           /* CAPTURE_FRAME_* */
+	__u64 bytes;
+	__u64 sequence;        /* the device's frame counter: a gap is frames the device lost */
+	__u64 timestamp_ns;    /* CLOCK_MONOTONIC */
+	__u32 checksum;        /* CRC-32 (zlib's) of the payload when CAPTURE_FRAME_CHECKSUM */
+	__u32 reserved;
+};
+
+struct capture_stats {
+	__u64 frames;
+	__u64 overruns;        /* frame times with no queued slot */
+	__u64 errors;
+	__u64 pinned_pages;
+	__u64 sg_entries;      /* scatter-gather entries over all slots */
+	__u64 queued;          /* slots queued right now */
+};
+
+#define CAPTURE_IOC_MAGIC 0xCA
+#define CAPTURE_IOC_INFO          _IOR(CAPTURE_IOC_MAGIC, 0, struct capture_info)
+#define CAPTURE_IOC_REGISTER_RING _IOW(CAPTURE_IOC_MAGIC, 1, struct capture_register)
+#define CAPTURE_IOC_QUEUE         _IOW(CAPTURE_IOC_MAGIC, 2, struct capture_queue)
+#define CAPTURE_IOC_START         _IOW(CAPTURE_IOC_MAGIC, 3, struct capture_start)
+#define CAPTURE_IOC_STOP          _IO(CAPTURE_IOC_MAGIC, 4)
+#define CAPTURE_IOC_STATS         _IOR(CAPTURE_IOC_MAGIC, 5, struct capture_stats)
+#define CAPTURE_IOC_UNREGISTER    _IO(CAPTURE_IOC_MAGIC, 6)
+
+#endif

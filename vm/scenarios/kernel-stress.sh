@@ -1,0 +1,107 @@
+# The field conditions that break user-buffer pinning, applied to a ring pinned by
+# capture_dma, with lease and latest clients verifying every frame throughout.
+set -u
+cd /opt/capture
+. ./guest-lib.sh
+SOCK=/run/capture/capture.sock
+CTL="$BIN/capturectl"
+
+log "kernel $(uname -r), $(awk '/MemTotal/ {print $2/1024 " MiB"}' /proc/meminfo) RAM"
+pins0_acq=$(vmstat_value nr_foll_pin_acquired); pins0_rel=$(vmstat_value nr_foll_pin_released)
+
+# Swap, so the memory hog really forces reclaim and swap-out around the pinned ring.
+fallocate -l 768M /swapfile && chmod 600 /swapfile && mkswap -q /swapfile && swapon /swapfile
+log "swap: $(swapon --show --noheadings)"
+
+insmod /opt/capture/capture_dma.ko engine=loopback
+check "udev created /dev/capture0" wait_for 20 test -c /dev/capture0
+
+cat > capture.toml <<TOML
+[daemon]
+lease_timeout_ms = 20000
+[stream.cam0]
+device = "/dev/capture0"
+frame_bytes = 1000000
+frame_rate = 20
+payload = "pattern"
+queue_depth = 8
+max_leases = 16
+ring.slots = 96
+ring.lock = "required"
+TOML
+
+start_daemon() {
+  "$BIN/captured" --config capture.toml --socket "$SOCK" >> "$R/captured.log" 2>&1 &
+  DAEMON=$!
+  wait_for 60 "$CTL" status --socket "$SOCK"
+}
+check "captured starts on /dev/capture0" start_daemon
+"$CTL" status --json --socket "$SOCK" > "$R/status-start.json"
+"$CTL" status --socket "$SOCK" | tee -a "$R/summary.txt"
+pinned=$(json_field "$R/status-start.json" pinnedPages)
+ring_bytes=$(json_field "$R/status-start.json" ringBytes)
+check "driver pinned every ring page once ($pinned pages)" test "$pinned" -eq $((ring_bytes / 4096))
+
+# Long-running verifying clients.
+"$CTL" tail cam0 --frames 1200 --verify --timeout 120 --socket "$SOCK" > "$R/tail-lease.log" 2>&1 &
+LEASE=$!
+"$CTL" tail cam0 --frames 400 --mode latest --verify --timeout 120 --socket "$SOCK" > "$R/tail-latest.log" 2>&1 &
+LATEST=$!
+
+log "stress: memory hog, crawler, drop_caches, compaction, fork storms, client SIGKILLs"
+stress-ng --vm 1 --vm-bytes 640M --vm-keep --vm-method all --timeout 60s --quiet > "$R/stress-ng.log" 2>&1 &
+HOG=$!
+( while kill -0 "$HOG" 2>/dev/null; do updatedb 2>/dev/null; find / -xdev -type f -size -256k -print0 2>/dev/null | xargs -0 cat > /dev/null 2>&1; done ) &
+CRAWL=$!
+( while kill -0 "$HOG" 2>/dev/null; do echo 3 > /proc/sys/vm/drop_caches; echo 1 > /proc/sys/vm/compact_memory; sleep 3; done ) &
+CACHE=$!
+( for i in $(seq 1 4); do "$BIN/capture-testclient" forkstorm "$SOCK" cam0 40 || echo "forkstorm $i failed"; done ) > "$R/forkstorm.log" 2>&1 &
+FORKS=$!
+( for i in $(seq 1 6); do
+    "$CTL" tail cam0 --verify --socket "$SOCK" > /dev/null 2>&1 & victim=$!
+    sleep 4; kill -9 "$victim"; wait "$victim" 2>/dev/null
+  done ) &
+KILLS=$!
+wait "$HOG" "$CRAWL" "$CACHE" "$FORKS" "$KILLS"
+log "stress done; swap used: $(free -m | awk '/Swap/ {print $3}') MiB"
+grep -q "Swap" /proc/meminfo && summary "swap used during stress: $(awk '/SwapTotal/ {t=$2} /SwapFree/ {f=$2} END {print (t-f)/1024}' /proc/meminfo) MiB (now)"
+
+wait "$LEASE"; lease_rc=$?
+wait "$LATEST"; latest_rc=$?
+summary "lease client:  $(tail -1 "$R/tail-lease.log")"
+summary "latest client: $(tail -1 "$R/tail-latest.log")"
+check "lease client verified every frame" test "$lease_rc" -eq 0
+check "latest client verified every frame" test "$latest_rc" -eq 0
+check "fork storms saw no corrupt frame" grep -q "corrupt in children 0" "$R/forkstorm.log"
+check "every fork storm ran" test "$(grep -c "corrupt in children 0" "$R/forkstorm.log")" -eq 4
+
+"$CTL" status --json --socket "$SOCK" > "$R/status-stress.json"
+"$CTL" status --socket "$SOCK" | tee -a "$R/summary.txt"
+check "residency guard counted zero faults" test "$(json_field "$R/status-stress.json" faults)" -eq 0
+check "no client still holds a lease after the SIGKILLs" test "$(json_field "$R/status-stress.json" slotsLeased)" -eq 0
+
+log "SIGKILL the daemon: closing its fd must unpin everything"
+kill -9 "$DAEMON"; wait "$DAEMON" 2>/dev/null
+sleep 1
+acq=$(vmstat_value nr_foll_pin_acquired); rel=$(vmstat_value nr_foll_pin_released)
+summary "after daemon SIGKILL: nr_foll_pin_acquired $((acq - pins0_acq)), nr_foll_pin_released $((rel - pins0_rel))"
+check "a killed daemon leaves no page pinned" test "$((acq - pins0_acq))" -eq "$((rel - pins0_rel))"
+check "the daemon's pins were taken at all" test "$((acq - pins0_acq))" -ge "$pinned"
+
+log "restart the daemon"
+check "captured restarts on /dev/capture0" start_daemon
+"$CTL" tail cam0 --frames 200 --verify --socket "$SOCK" > "$R/tail-restart.log" 2>&1
+restart_rc=$?
+summary "after restart: $(tail -1 "$R/tail-restart.log")"
+check "frames verify after the restart" test "$restart_rc" -eq 0
+kill -TERM "$DAEMON"; wait "$DAEMON"
+check "captured stops cleanly on SIGTERM" test $? -eq 0
+rmmod capture_dma
+check "capture_dma unloads" test ! -e /dev/capture0
+
+acq=$(vmstat_value nr_foll_pin_acquired); rel=$(vmstat_value nr_foll_pin_released)
+summary "end: nr_foll_pin_acquired $acq, nr_foll_pin_released $rel"
+check "nr_foll_pin_acquired == nr_foll_pin_released" test "$acq" -eq "$rel"
+check "dmesg has no BUG, Bad page state, WARNING or oops" dmesg_clean
+swapoff /swapfile
+finish
