@@ -1,6 +1,7 @@
 # capture — see README.md.
 #   make run    build, then run captured in the foreground on config/capture.toml (sim0)
 #   make test   install what is missing, build, run every test
+#   make vm-test   the kernel driver in a QEMU guest under stress (root; see vm/capture-vm)
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 CONFIG ?= config/capture.toml
@@ -11,7 +12,7 @@ else
 LINKDIR ?= $(HOME)/.local/bin
 endif
 
-.PHONY: all build release run test deps clean
+.PHONY: all build release run test vm-test deps clean
 
 all: release
 
@@ -33,6 +34,12 @@ run: release
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
+
+# Boots a Debian guest under QEMU with the capture_dma module and runs vm/scenarios/*.sh.
+# Root only (debootstrap, headers). The rootfs is cached in .build-vm/.
+vm-test:
+	@scripts/install-deps vm
+	vm/capture-vm test
 
 clean:
 	rm -rf .build

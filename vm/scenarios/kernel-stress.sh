@@ -13,6 +13,8 @@ pins0_acq=$(vmstat_value nr_foll_pin_acquired); pins0_rel=$(vmstat_value nr_foll
 fallocate -l 768M /swapfile && chmod 600 /swapfile && mkswap -q /swapfile && swapon /swapfile
 log "swap: $(swapon --show --noheadings)"
 
+# Hugepages for the hugetlb phase, reserved before the stress fragments memory.
+echo 32 > /proc/sys/vm/nr_hugepages
 insmod /opt/capture/capture_dma.ko engine=loopback
 check "udev created /dev/capture0" wait_for 20 test -c /dev/capture0
 
@@ -48,9 +50,17 @@ LEASE=$!
 "$CTL" tail cam0 --frames 400 --mode latest --verify --timeout 120 --socket "$SOCK" > "$R/tail-latest.log" 2>&1 &
 LATEST=$!
 
-log "stress: memory hog, crawler, drop_caches, compaction, fork storms, client SIGKILLs"
-stress-ng --vm 1 --vm-bytes 640M --vm-keep --vm-method all --timeout 60s --quiet > "$R/stress-ng.log" 2>&1 &
+# The hog asks for more than is available, so reclaim and swap-out must happen around the ring.
+hog_mb=$(( $(awk '/MemAvailable/ {print int($2/1024)}' /proc/meminfo) + 256 ))
+swapout0=$(vmstat_value pswpout)
+log "stress: ${hog_mb} MiB memory hog, crawler, drop_caches, compaction, fork storms, client SIGKILLs"
+stress-ng --vm 1 --vm-bytes "${hog_mb}M" --vm-keep --vm-method all --timeout 60s --quiet > "$R/stress-ng.log" 2>&1 &
 HOG=$!
+( peak=0; while kill -0 "$HOG" 2>/dev/null; do
+    used=$(awk '/SwapTotal/ {t=$2} /SwapFree/ {f=$2} END {print int((t-f)/1024)}' /proc/meminfo)
+    [ "$used" -gt "$peak" ] && peak=$used && echo "$peak" > "$R/swap-peak"
+    sleep 1
+  done ) &
 ( while kill -0 "$HOG" 2>/dev/null; do updatedb 2>/dev/null; find / -xdev -type f -size -256k -print0 2>/dev/null | xargs -0 cat > /dev/null 2>&1; done ) &
 CRAWL=$!
 ( while kill -0 "$HOG" 2>/dev/null; do echo 3 > /proc/sys/vm/drop_caches; echo 1 > /proc/sys/vm/compact_memory; sleep 3; done ) &
@@ -63,8 +73,9 @@ FORKS=$!
   done ) &
 KILLS=$!
 wait "$HOG" "$CRAWL" "$CACHE" "$FORKS" "$KILLS"
-log "stress done; swap used: $(free -m | awk '/Swap/ {print $3}') MiB"
-grep -q "Swap" /proc/meminfo && summary "swap used during stress: $(awk '/SwapTotal/ {t=$2} /SwapFree/ {f=$2} END {print (t-f)/1024}' /proc/meminfo) MiB (now)"
+swapped=$(( $(vmstat_value pswpout) - swapout0 ))
+summary "stress: peak swap in use $(cat "$R/swap-peak" 2>/dev/null || echo 0) MiB, $swapped pages swapped out, $(grep -c . "$R/forkstorm.log") fork-storm reports"
+check "the memory hog forced swap-out" test "$swapped" -gt 0
 
 wait "$LEASE"; lease_rc=$?
 wait "$LATEST"; latest_rc=$?
@@ -96,6 +107,21 @@ summary "after restart: $(tail -1 "$R/tail-restart.log")"
 check "frames verify after the restart" test "$restart_rc" -eq 0
 kill -TERM "$DAEMON"; wait "$DAEMON"
 check "captured stops cleanly on SIGTERM" test $? -eq 0
+
+log "the same device with a 2 MiB-hugepage ring"
+sed -i 's/^ring.lock = "required"/ring.lock = "required"\nring.hugepages = "2M"/; s/^ring.slots = 96/ring.slots = 24/' capture.toml
+check "captured starts with a hugetlb ring" start_daemon
+"$CTL" status --json --socket "$SOCK" > "$R/status-hugetlb.json"
+sg_small=$(json_field "$R/status-start.json" scatterGatherEntries)
+sg_huge=$(json_field "$R/status-hugetlb.json" scatterGatherEntries)
+summary "S/G entries per 1,000,000-byte slot: $((sg_small * 100 / 96 / 100)).$((sg_small * 100 / 96 % 100)) with 4 KiB pages ($sg_small for 96 slots), $((sg_huge / 24)) with 2 MiB hugepages ($sg_huge for 24 slots)"
+check "a hugetlb ring needs one S/G entry per slot" test "$sg_huge" -eq 24
+"$CTL" tail cam0 --frames 100 --verify --socket "$SOCK" > "$R/tail-hugetlb.log" 2>&1
+hugetlb_rc=$?
+summary "hugetlb ring: $(tail -1 "$R/tail-hugetlb.log")"
+check "frames verify on the hugetlb ring" test "$hugetlb_rc" -eq 0
+kill -TERM "$DAEMON"; wait "$DAEMON"
+echo 0 > /proc/sys/vm/nr_hugepages
 rmmod capture_dma
 check "capture_dma unloads" test ! -e /dev/capture0
 
