@@ -51,7 +51,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // A misbehaving client for the service tests (holds leases, never reads, sends garbage).
-        .executableTarget(name: "capture-testclient", dependencies: ["CaptureClient", "CaptureProtocol", "CaptureSystem"],
+        .executableTarget(name: "capture-testclient", dependencies: ["CaptureClient", "CaptureProtocol", "CaptureSystem", "CaptureRing", "CCaptureShim", "CCaptureUAPI"],
                           path: "Tests/capture-testclient"),
         .testTarget(name: "CaptureRingTests", dependencies: ["CaptureRing", "CaptureSystem", "CaptureDevice"]),
         .testTarget(name: "CaptureDaemonTests", dependencies: ["CaptureDaemon", "CaptureRing", "CaptureSystem", .product(name: "Logging", package: "swift-log")]),

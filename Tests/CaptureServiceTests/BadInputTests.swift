@@ -145,6 +145,18 @@ final class BadInputTests: XCTestCase {
         XCTAssertTrue(output.contains("\(path):3: stream.sim0.frame_rate: expected a number, found a string"), output)
     }
 
+    func testAMissingKernelDeviceIsAClearStartupError() throws {
+        let config = """
+            [stream.cam0]
+            device = "/dev/capture-not-here"
+            frame_bytes = 4096
+            ring.slots = 16
+            """
+        let daemon = try DaemonFixture(config: config, waitForReady: false)
+        XCTAssertEqual(daemon.waitForExit(), 1, daemon.log)
+        XCTAssertTrue(daemon.log.contains("open(/dev/capture-not-here) failed") && daemon.log.contains("modprobe capture_dma"), daemon.log)
+    }
+
     func testMemlockTooLowRefusesToStartWithTheNumbers() throws {
         let wrapper = ["/usr/bin/prlimit", "--memlock=1048576", "--", "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
         let daemon = try DaemonFixture(config: DaemonFixture.config(lock: "required"), wrapper: wrapper, waitForReady: false)

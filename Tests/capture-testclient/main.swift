@@ -2,6 +2,7 @@
 //   capture-testclient hold SOCKET STREAM        take every lease allowed, print "holding N", never release
 //   capture-testclient connect-as UID SOCKET STREAM   drop to UID/GID, connect, print what happened
 //   capture-testclient forkstorm SOCKET STREAM N      map the ring, then fork N children that read it and exit
+//   capture-testclient driver-errors /dev/captureN X  every kind of bad request to the driver, checked
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,7 +15,7 @@ func say(_ text: String) {
 }
 
 let args = CommandLine.arguments
-guard args.count >= 4 else {
+guard args.count >= 3 else {
     say("usage: capture-testclient hold|connect-as ...")
     exit(2)
 }
@@ -48,6 +49,8 @@ case "connect-as":
         say("refused: \(error)")
         exit(3)
     }
+case "driver-errors":
+    exit(driverErrors(path: args[2]) == 0 ? 0 : 1)
 case "forkstorm":
     // Copy-on-write and fork are what break get_user_pages-pinned anonymous buffers; the ring
     // is shared memory pinned by the driver, so children see the same frames and nothing moves.

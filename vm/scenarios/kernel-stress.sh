@@ -17,6 +17,11 @@ log "swap: $(swapon --show --noheadings)"
 echo 32 > /proc/sys/vm/nr_hugepages
 insmod /opt/capture/capture_dma.ko engine=loopback
 check "udev created /dev/capture0" wait_for 20 test -c /dev/capture0
+"$BIN/capture-testclient" driver-errors /dev/capture0 > "$R/driver-errors.log" 2>&1
+driver_rc=$?
+cat "$R/driver-errors.log"
+check "the driver refuses bad requests with precise errnos and no state change" test "$driver_rc" -eq 0
+check "each refusal left a one-line reason in dmesg" test "$(dmesg | grep -c 'capture0: REGISTER_RING\|capture0: QUEUE')" -ge 8
 
 cat > capture.toml <<TOML
 [daemon]
