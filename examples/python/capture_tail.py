@@ -65,14 +65,17 @@ def main():
                 desc = 4096 + slot * 64
                 gen1, dseq, size, _ts, flags, crc = struct.unpack_from("<QQQQII", ring, desc)
                 start = slots_offset + slot * slot_stride
-                payload = view[start:start + size]
-                gen2, = struct.unpack_from("<Q", ring, desc)
-                if gen1 % 2 or dseq != seq or gen1 != gen2:
+                payload = view[start:start + size]    # no bytes are read yet
+                actual = zlib.crc32(payload) if flags & 1 else crc  # reads every byte
+                gen2, = struct.unpack_from("<Q", ring, desc)  # then the seqlock re-check
+                if frames >= args.frames:
+                    pass  # past the count asked for: only give it back
+                elif gen1 % 2 or dseq != seq or gen1 != gen2:
                     if mode == 1:
                         corrupt += 1  # a leased frame must never move
                     else:
                         dropped += 1  # latest: overwritten, detected
-                elif flags & 1 and zlib.crc32(payload) != crc:
+                elif actual != crc:
                     corrupt += 1
                 else:
                     if last is not None and seq <= last:
