@@ -37,7 +37,22 @@
 
 #include "uapi/capture_dma.h"
 
+#ifndef __LITTLE_ENDIAN
+#error "the ring layout is little-endian; this driver writes it natively"
+#endif
+
 #define DRV "capture_dma"
+/* Ring layout 1 (docs/PROTOCOL.md): what the driver writes besides payload. */
+#define RING_LAYOUT_VERSION 1
+#define RING_HEAD_SEQUENCE 128
+#define RING_HEAD_SLOT 136
+#define DESC_BYTES 64
+#define DESC_GENERATION 0
+#define DESC_SEQUENCE 8
+#define DESC_LENGTH 16
+#define DESC_TIMESTAMP 24
+#define DESC_FLAGS 32
+#define DESC_CHECKSUM 36
 #define F_SEAL_SHRINK_ 0x0002
 #define F_SEAL_GROW_ 0x0004
 
@@ -56,7 +71,7 @@ struct capture_ring {
 	struct page **pages;
 	unsigned long npages;
 	u32 slot_count;
-	u64 ring_bytes, slots_offset, slot_stride, frame_bytes;
+	u64 ring_bytes, slots_offset, slot_stride, frame_bytes, descriptors_offset;
 	struct sg_table *sgts;         /* one per slot */
 	u64 sg_entries;
 	u8 *state;                     /* enum slot_state per slot */
@@ -130,6 +145,45 @@ static u32 loopback_fill(struct capture_dev *cd, struct capture_ring *r, u32 slo
 			cond_resched();
 	}
 	return ~crc;
+}
+
+/* ---- slot descriptors: the seqlock the readers check (docs/PROTOCOL.md §5) ---------- */
+
+static u8 *ring_map(struct capture_ring *r, u64 offset)
+{
+	return (u8 *)kmap_local_page(r->pages[offset >> PAGE_SHIFT]) + offset_in_page(offset);
+}
+
+/* Generation odd before the device may change a byte of the slot. Caller holds fifo_lock. */
+static void desc_begin_fill(struct capture_ring *r, u32 slot)
+{
+	u8 *d = ring_map(r, r->descriptors_offset + (u64)slot * DESC_BYTES);
+	u64 *gen = (u64 *)(d + DESC_GENERATION);
+	u64 g = READ_ONCE(*gen);
+
+	WRITE_ONCE(*gen, (g & 1) ? g + 2 : g + 1);
+	smp_wmb();
+	kunmap_local(d);
+}
+
+/* Fields, then generation even with release; then the ring head. */
+static void desc_publish(struct capture_ring *r, const struct capture_completion *c)
+{
+	u8 *d = ring_map(r, r->descriptors_offset + (u64)c->slot * DESC_BYTES);
+	u8 *h = ring_map(r, 0);
+	u64 *gen = (u64 *)(d + DESC_GENERATION);
+	u64 g = READ_ONCE(*gen);
+
+	WRITE_ONCE(*(u64 *)(d + DESC_SEQUENCE), c->sequence);
+	WRITE_ONCE(*(u64 *)(d + DESC_LENGTH), c->bytes);
+	WRITE_ONCE(*(u64 *)(d + DESC_TIMESTAMP), c->timestamp_ns);
+	WRITE_ONCE(*(u32 *)(d + DESC_FLAGS), c->flags);
+	WRITE_ONCE(*(u32 *)(d + DESC_CHECKSUM), c->checksum);
+	smp_store_release(gen, (g & 1) ? g + 1 : g + 2);
+	WRITE_ONCE(*(u64 *)(h + RING_HEAD_SLOT), (u64)c->slot);
+	smp_store_release((u64 *)(h + RING_HEAD_SEQUENCE), c->sequence);
+	kunmap_local(h);
+	kunmap_local(d);
 }
 
 static bool pop_queued(struct capture_dev *cd, u32 *slot)
@@ -213,6 +267,7 @@ static int loopback_thread(void *data)
 		c.checksum = loopback_fill(cd, r, slot, cd->sequence);
 		c.flags = cd->payload == CAPTURE_PAYLOAD_PATTERN ? CAPTURE_FRAME_CHECKSUM : 0;
 		c.timestamp_ns = ktime_get_ns();
+		desc_publish(r, &c);
 		push_completion(cd, &c);
 		atomic64_inc(&cd->frames);
 	}
@@ -294,7 +349,10 @@ static int do_register(struct capture_dev *cd, struct capture_register __user *a
 	    !PAGE_ALIGNED(req.user_address) || !PAGE_ALIGNED(req.slots_offset) ||
 	    !PAGE_ALIGNED(req.slot_stride) || !PAGE_ALIGNED(req.ring_bytes) || !req.slot_stride ||
 	    req.frame_bytes > req.slot_stride || !req.frame_bytes ||
-	    req.slots_offset + (u64)req.slot_count * req.slot_stride != req.ring_bytes) {
+	    req.slots_offset + (u64)req.slot_count * req.slot_stride != req.ring_bytes ||
+	    req.layout_version != RING_LAYOUT_VERSION || req.descriptor_bytes != DESC_BYTES ||
+	    req.descriptors_offset < RING_HEAD_SLOT + 8 || req.descriptors_offset % DESC_BYTES ||
+	    req.descriptors_offset + (u64)req.slot_count * DESC_BYTES > req.slots_offset) {
 		dev_info_ratelimited(cd->device, "REGISTER_RING: geometry is not page-aligned or does not add up\n");
 		return -EINVAL;
 	}
@@ -308,6 +366,7 @@ static int do_register(struct capture_dev *cd, struct capture_register __user *a
 	r->slots_offset = req.slots_offset;
 	r->slot_stride = req.slot_stride;
 	r->frame_bytes = req.frame_bytes;
+	r->descriptors_offset = req.descriptors_offset;
 
 	r->memfd = fget(req.memfd);
 	if (!r->memfd) {
@@ -431,6 +490,7 @@ static int do_queue(struct capture_dev *cd, struct capture_queue __user *arg)
 	}
 	if (!err) {
 		for (i = 0; i < req.count; i++) {
+			desc_begin_fill(r, slots[i]);
 			r->queue[(r->q_head + r->q_count) % r->slot_count] = slots[i];
 			r->q_count++;
 			r->state[slots[i]] = SLOT_QUEUED;

@@ -366,7 +366,7 @@ public final class Daemon {
             let ring = engine.ring
             let region = residencyGuard.region(for: engine.config.name)
             let guardState: String
-            if let region { guardState = region.writeProtected ? "active (slots write-protected)" : "active" } else {
+            if let region { guardState = region.writeProtected ? "active (write-protected)" : "active" } else {
                 guardState = "unavailable: " + (guardReasons[engine.config.name] ?? residencyGuard.unavailableReason ?? "not registered")
             }
             let resident = (try? ring.residentBytes()) ?? 0

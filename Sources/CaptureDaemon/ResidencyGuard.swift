@@ -12,9 +12,9 @@ import Synchronization
 ///
 /// After populate and mlock nothing in the daemon's mapping should ever fault, so the mapping
 /// is registered for MISSING and MINOR faults: any fault is a residency loss, logged at
-/// critical with its ring offset, counted, and then resolved so the daemon goes on. The slot
-/// area is also write-protected where the kernel allows (the daemon never writes payload), so
-/// a stray write is caught. Remove/unmap events mean the ring is being torn down under the
+/// critical with its ring offset, counted, and then resolved so the daemon goes on. The whole
+/// mapping is also write-protected where the kernel allows (after creation the daemon never
+/// writes the ring: devices do), so a stray write is caught. Remove/unmap events mean the ring is being torn down under the
 /// device. The guard runs on its own thread: a faulting event-loop thread must not wait on
 /// itself. UFFD_USER_MODE_ONLY needs no privilege; where the kernel refuses anyway, the guard
 /// reports "unavailable: <reason>" and the daemon runs without it.
@@ -83,10 +83,10 @@ public final class ResidencyGuard: Sendable {
             return SystemError("ioctl(UFFDIO_REGISTER, \(length) bytes)").description
         }
         var protected = false
-        if wp {
-            let slots = base + ring.geometry.slotsOffset
-            let len = UInt64(ring.geometry.ringBytes - ring.geometry.slotsOffset)
-            protected = capture_uffd_writeprotect(uffd.raw, slots, len, 1) == 0
+        if wp && ring.mapping.writable {
+            // The daemon never writes a ring after creating it (devices write descriptors and
+            // payload through their own mappings or pins), so its whole mapping is protected.
+            protected = capture_uffd_writeprotect(uffd.raw, base, length, 1) == 0
             if !protected {
                 logger.notice("residency guard: slot write-protection unavailable", metadata: ["stream": "\(ring.stream)", "error": "\(SystemError("ioctl(UFFDIO_WRITEPROTECT)"))"])
             }
@@ -157,7 +157,7 @@ public final class ResidencyGuard: Sendable {
             region.faults.add(1, ordering: .relaxed)
             let offset = event.address - region.base
             if event.fault_flags & CAPTURE_UFFD_FAULT_WP != 0 {
-                logger.critical("residency guard: the daemon wrote to a slot it does not own", metadata: [
+                logger.critical("residency guard: the daemon wrote to its ring, which only devices write", metadata: [
                     "stream": "\(region.stream)", "ring_offset": "\(offset)"])
                 _ = capture_uffd_writeprotect(uffd.raw, UnsafeMutableRawPointer(bitPattern: UInt(page)), UInt64(systemPageSize), 0)
             } else {

@@ -58,12 +58,11 @@ final class StreamEngine {
     }
 
     /// Keeps `queueDepth` slots at the device: free ones first, then the oldest unleased
-    /// published one. Its generation turns odd before the device may touch it.
+    /// published one. (The device turns its generation odd before it touches it.)
     func refill() throws {
         var batch: [UInt32] = []
         while queued + batch.count < config.queueDepth {
             guard let slot = takeSlot() else { break }
-            ring.descriptor(Int(slot)).beginFill()
             state[Int(slot)] = .queued
             batch.append(slot)
         }
@@ -96,9 +95,6 @@ final class StreamEngine {
                 reportDeviceDrop(first: lastSequence + 1, count: c.sequence - lastSequence - 1, now: now)
             }
             lastSequence = max(lastSequence, c.sequence)
-            ring.descriptor(slot).publish(sequence: c.sequence, length: c.bytes, timestamp: c.timestampNanoseconds,
-                                          flags: c.flags, checksum: c.checksum)
-            ring.setHead(sequence: c.sequence, slot: slot)
             state[slot] = .published
             published.append(UInt32(slot))
             frames += 1

@@ -59,7 +59,10 @@ public struct DeviceStats: Sendable, Equatable {
 /// alike, so the daemon has one path:
 ///
 /// 1. `attach(ring:)` before the ring is sealed (the device maps or pins it then);
-/// 2. `queue(_:)` hands free slots to the device — the device fills only queued slots;
+/// 2. `queue(_:)` hands free slots to the device — the device fills only queued slots. The
+///    device owns the slot descriptors: it makes a queued slot's generation odd before it may
+///    change a byte, and publishes the descriptor (generation even) and the ring head when the
+///    frame is complete;
 /// 3. `completionDescriptor` becomes readable when frames complete; `readCompletions()`
 ///    drains them without blocking;
 /// 4. `start()` / `stop()`; `stats()`; `close()` detaches and releases everything.

@@ -60,6 +60,9 @@ public final class KernelDevice: CaptureDevice {
         req.slots_offset = UInt64(ring.geometry.slotsOffset)
         req.slot_stride = UInt64(ring.geometry.slotStride)
         req.frame_bytes = UInt64(ring.geometry.frameBytes)
+        req.layout_version = RingLayout.version
+        req.descriptor_bytes = UInt32(RingLayout.descriptorBytes)
+        req.descriptors_offset = UInt64(ring.geometry.descriptorsOffset)
         do {
             try Self.ioctl(fd, capture_ioc_register_ring(), &req, "CAPTURE_IOC_REGISTER_RING")
         } catch let e as SystemError {

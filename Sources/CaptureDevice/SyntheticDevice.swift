@@ -68,9 +68,12 @@ public final class SyntheticDevice: CaptureDevice {
         shared.target.withLock { $0 = (mapping, ring.geometry) }
     }
 
+    /// Takes the slots, turning each descriptor's generation odd first (as the driver's QUEUE
+    /// does), so readers of the frame that was there learn it is being overwritten.
     public func queue(_ slots: [UInt32]) throws {
-        guard let geometry = shared.target.withLock({ $0?.geometry }) else { throw DeviceError.notAttached }
+        guard let (mapping, geometry) = shared.target.withLock({ $0 }) else { throw DeviceError.notAttached }
         for s in slots where Int(s) >= geometry.slotCount { throw DeviceError.invalidSlot(s) }
+        for s in slots { SlotDescriptor(base: mapping.base + geometry.descriptorOffset(Int(s))).beginFill() }
         shared.queued.withLock { $0.append(contentsOf: slots) }
         if settings.frameRate == 0 { shared.wake.signal() }
     }
@@ -178,6 +181,10 @@ public final class SyntheticDevice: CaptureDevice {
             }
             let completion = DeviceCompletion(slot: slot, flags: flags, bytes: UInt64(settings.frameBytes), sequence: sequence,
                                               timestampNanoseconds: capture_monotonic_ns(), checksum: checksum)
+            SlotDescriptor(base: mapping.base + geometry.descriptorOffset(Int(slot)))
+                .publish(sequence: sequence, length: completion.bytes, timestamp: completion.timestampNanoseconds,
+                         flags: flags, checksum: checksum)
+            RingHead.publish(ringBase: mapping.base, sequence: sequence, slot: Int(slot))
             record.withUnsafeMutableBytes { completion.encode(into: $0.baseAddress!) }
             do {
                 try record.withUnsafeBytes { try shared.completionWrite.writeAll($0) }

@@ -143,12 +143,6 @@ public final class Ring {
         SlotDescriptor(base: mapping.base + geometry.descriptorOffset(slot))
     }
 
-    /// Newest published frame, for `latest` readers that look without a notification.
-    public func setHead(sequence: UInt64, slot: Int) {
-        capture_store_relaxed_u64(mapping.base + RingLayout.Header.headSlot, UInt64(slot))
-        capture_store_release_u64(mapping.base + RingLayout.Header.headSequence, sequence)
-    }
-
     /// Bytes of the daemon's mapping of this ring that are resident (mincore).
     public func residentBytes() throws -> Int {
         try mapping.residentPages().resident * systemPageSize

@@ -2,8 +2,11 @@ import CCaptureShim
 
 /// One slot descriptor in shared memory, read and written with the seqlock rule.
 ///
-/// Writer (daemon only): `beginFill` makes the generation odd before the slot goes to the
-/// device; `publish` writes the fields and then makes the generation even (release store).
+/// Writer (the device, never the daemon nor a client): `beginFill` makes the generation odd
+/// when a slot is queued, before any payload byte may change; `publish` writes the fields and
+/// then makes the generation even (release store) when the frame is complete. The kernel
+/// driver does the same through its pins (driver/capture_dma.c), so the daemon never has to
+/// write the sealed ring after creating it — which is what lets a restarted daemon adopt it.
 /// Reader (anyone): `snapshot` loads the generation with acquire, then the fields; after
 /// reading the payload, `stillIntact` re-loads it behind an acquire fence. Equal and even means
 /// the frame read is the frame published; anything else is a detected torn read.
@@ -73,5 +76,13 @@ public struct SlotDescriptor {
     public func stillIntact(_ snapshot: Snapshot) -> Bool {
         capture_fence_acquire()
         return !snapshot.isBeingFilled && capture_load_relaxed_u64(base + RingLayout.Descriptor.generation) == snapshot.generation
+    }
+}
+
+/// The ring header's newest-frame hint, written by the device after each publish.
+public enum RingHead {
+    public static func publish(ringBase: UnsafeMutableRawPointer, sequence: UInt64, slot: Int) {
+        capture_store_relaxed_u64(ringBase + RingLayout.Header.headSlot, UInt64(slot))
+        capture_store_release_u64(ringBase + RingLayout.Header.headSequence, sequence)
     }
 }

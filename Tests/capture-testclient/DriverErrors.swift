@@ -36,6 +36,9 @@ func driverErrors(path: String) -> Int {
         r.slots_offset = UInt64(geometry.slotsOffset)
         r.slot_stride = UInt64(geometry.slotStride)
         r.frame_bytes = UInt64(geometry.frameBytes)
+        r.layout_version = RingLayout.version
+        r.descriptor_bytes = UInt32(RingLayout.descriptorBytes)
+        r.descriptors_offset = UInt64(geometry.descriptorsOffset)
         return r
     }
 

@@ -9,7 +9,10 @@
  *   CAPTURE_IOC_REGISTER_RING        memfd + the caller's MAP_SHARED read-write mapping of it;
  *                                    pins every page once (FOLL_WRITE | FOLL_LONGTERM) and
  *                                    builds one scatter-gather table per slot
- *   CAPTURE_IOC_QUEUE                slots the device may fill (each must be owned by the caller)
+ *   CAPTURE_IOC_QUEUE                slots the device may fill (each must be owned by the caller);
+ *                                    the driver turns each slot descriptor's generation odd
+ *   completion                       the driver publishes the slot descriptor (generation even,
+ *                                    release) and the ring head, then queues the record
  *   CAPTURE_IOC_START / STOP
  *   read()                           struct capture_completion records; poll() for POLLIN
  *   CAPTURE_IOC_STATS
@@ -53,6 +56,9 @@ struct capture_register {
 	__u64 slots_offset;    /* page-aligned */
 	__u64 slot_stride;     /* page-aligned */
 	__u64 frame_bytes;     /* <= slot_stride */
+	__u32 layout_version;  /* ring layout (docs/PROTOCOL.md): 1 */
+	__u32 descriptor_bytes;/* 64 */
+	__u64 descriptors_offset; /* slot descriptors, descriptor_bytes each, before slots_offset */
 };
 
 struct capture_queue {
