@@ -12,7 +12,12 @@ else
 LINKDIR ?= $(HOME)/.local/bin
 endif
 
-.PHONY: all build release run test vm-test deps clean
+PREFIX ?= /usr/local
+DESTDIR ?=
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+
+.PHONY: all build release run test vm-test deps install uninstall clean
 
 all: release
 
@@ -34,6 +39,38 @@ run: release
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
+
+# Installs binaries, units, sysusers/tmpfiles snippets, the udev rule and the default config
+# (an existing /etc/capture/capture.toml is kept). Without DESTDIR it also creates the user,
+# /run/capture, and reloads systemd and udev.
+install: release
+	install -D -m 0755 .build/release/captured $(DESTDIR)$(PREFIX)/bin/captured
+	install -D -m 0755 .build/release/capturectl $(DESTDIR)$(PREFIX)/bin/capturectl
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/local|$(PREFIX)|g; s|/etc/capture|$(SYSCONFDIR)/capture|g' systemd/capture.service > $(DESTDIR)$(UNITDIR)/capture.service
+	sed 's|/usr/local|$(PREFIX)|g' systemd/capture.socket > $(DESTDIR)$(UNITDIR)/capture.socket
+	chmod 0644 $(DESTDIR)$(UNITDIR)/capture.service $(DESTDIR)$(UNITDIR)/capture.socket
+	install -D -m 0644 systemd/capture.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/capture.conf
+	install -D -m 0644 systemd/capture.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/capture.conf
+	install -D -m 0644 config/60-capture.rules $(DESTDIR)$(SYSCONFDIR)/udev/rules.d/60-capture.rules
+	test -e $(DESTDIR)$(SYSCONFDIR)/capture/capture.toml || install -D -m 0644 config/capture.toml $(DESTDIR)$(SYSCONFDIR)/capture/capture.toml
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/capture/README.md
+	install -D -m 0644 docs/PROTOCOL.md $(DESTDIR)$(PREFIX)/share/doc/capture/PROTOCOL.md
+	@if [ -z "$(DESTDIR)" ]; then \
+	  command -v systemd-sysusers >/dev/null && systemd-sysusers $(PREFIX)/lib/sysusers.d/capture.conf || true; \
+	  command -v systemd-tmpfiles >/dev/null && systemd-tmpfiles --create $(PREFIX)/lib/tmpfiles.d/capture.conf || true; \
+	  [ -d /run/systemd/system ] && systemctl daemon-reload || true; \
+	  command -v udevadm >/dev/null && udevadm control --reload 2>/dev/null || true; \
+	fi
+
+# Removes what install put in place; the configuration in /etc/capture is kept.
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/captured $(DESTDIR)$(PREFIX)/bin/capturectl
+	rm -f $(DESTDIR)$(UNITDIR)/capture.service $(DESTDIR)$(UNITDIR)/capture.socket
+	rm -f $(DESTDIR)$(PREFIX)/lib/sysusers.d/capture.conf $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/capture.conf
+	rm -f $(DESTDIR)$(SYSCONFDIR)/udev/rules.d/60-capture.rules
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/capture
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 # Boots a Debian guest under QEMU with the capture_dma module and runs vm/scenarios/*.sh.
 # Root only (debootstrap, headers). The rootfs is cached in .build-vm/.

@@ -23,6 +23,8 @@ let package = Package(
         .target(name: "CCaptureShim", cSettings: optimisedC, linkerSettings: [.linkedLibrary("z")]),
         // The driver's ioctl ABI: the very header the kernel module includes (driver/uapi).
         .target(name: "CCaptureUAPI", path: "driver/uapi", publicHeadersPath: "."),
+        // libsystemd (sd_notify, sd_listen_fds, sd_journal_sendv) and libudev.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev", "libudev-dev"])]),
         // One thin wrapper per syscall; errno becomes SystemError naming the call.
         .target(name: "CaptureSystem", dependencies: ["CCaptureShim"]),
         // The memfd ring: layout, creation, sealing, locking, the seqlock and the frame pattern.
@@ -35,7 +37,7 @@ let package = Package(
         .target(name: "CaptureConfig", dependencies: []),
         // The daemon: event loop, streams, client sessions, residency guard, logging.
         .target(name: "CaptureDaemon", dependencies: [
-            "CaptureConfig", "CaptureDevice", "CaptureProtocol", "CaptureRing", "CaptureSystem",
+            "CaptureConfig", "CaptureDevice", "CaptureProtocol", "CaptureRing", "CaptureSystem", "CSystemd",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "DequeModule", package: "swift-collections"),
         ]),

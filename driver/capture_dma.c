@@ -64,7 +64,12 @@ static char *engine = "loopback";
 module_param(engine, charp, 0444);
 MODULE_PARM_DESC(engine, "what fills the slots: loopback (a kernel thread) or none");
 
-enum slot_state { SLOT_OWNED = 0, SLOT_QUEUED, SLOT_FILLING };
+enum slot_state {
+	SLOT_OWNED = CAPTURE_SLOT_OWNED,
+	SLOT_QUEUED = CAPTURE_SLOT_QUEUED,
+	SLOT_FILLING = CAPTURE_SLOT_FILLING,
+	SLOT_DONE = CAPTURE_SLOT_DONE,   /* until read() hands the completion over */
+};
 
 struct capture_ring {
 	struct file *memfd;            /* a reference, so the inode outlives the daemon's fd */
@@ -211,7 +216,7 @@ static void push_completion(struct capture_dev *cd, const struct capture_complet
 	/* At most slot_count slots are ever out, so the FIFO cannot overflow. */
 	r->done[(r->d_head + r->d_count) % r->slot_count] = *c;
 	r->d_count++;
-	r->state[c->slot] = SLOT_OWNED;
+	r->state[c->slot] = SLOT_DONE;
 	atomic_inc(&cd->ready);
 	spin_unlock(&cd->fifo_lock);
 	wake_up_interruptible(&cd->readers);
@@ -578,6 +583,33 @@ static long capture_ioctl(struct file *file, unsigned int cmd, unsigned long arg
 			ret = -EFAULT;
 		break;
 	}
+	case CAPTURE_IOC_SLOTS: {
+		struct capture_slots req;
+		u8 *states;
+		u32 n;
+
+		if (copy_from_user(&req, uarg, sizeof(req))) {
+			ret = -EFAULT;
+			break;
+		}
+		if (!cd->ring) {
+			ret = -ENXIO;
+			break;
+		}
+		n = min(req.count, cd->ring->slot_count);
+		states = kvmalloc(n ? n : 1, GFP_KERNEL);
+		if (!states) {
+			ret = -ENOMEM;
+			break;
+		}
+		spin_lock(&cd->fifo_lock);
+		memcpy(states, cd->ring->state, n);
+		spin_unlock(&cd->fifo_lock);
+		if (copy_to_user(u64_to_user_ptr(req.states), states, n))
+			ret = -EFAULT;
+		kvfree(states);
+		break;
+	}
 	case CAPTURE_IOC_UNREGISTER:
 		engine_stop(cd);
 		ring_free(cd);
@@ -619,6 +651,7 @@ static ssize_t capture_read(struct file *file, char __user *buf, size_t len, lof
 			c = r->done[r->d_head];
 			r->d_head = (r->d_head + 1) % r->slot_count;
 			r->d_count--;
+			r->state[c.slot] = SLOT_OWNED;
 			atomic_dec(&cd->ready);
 			spin_unlock(&cd->fifo_lock);
 			if (copy_to_user(buf + got * sizeof(c), &c, sizeof(c))) {

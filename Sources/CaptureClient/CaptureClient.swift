@@ -32,16 +32,35 @@ public enum CaptureClientError: Error, CustomStringConvertible, Equatable {
 ///
 /// `connect` says Hello, receives the ring's memfd and maps it read-only. Frames then arrive as
 /// events (`nextEvent`, `nextFrame`, or the `frames`/`events` async sequences). In lease mode
-/// every frame must be `release`d. `close()` ends the connection; the daemon releases whatever
-/// the client still held.
+/// every frame must be `release`d. With `reconnect`, a daemon that goes away (restart, crash)
+/// is reconnected to with backoff; frames already obtained stay readable throughout, and the
+/// frames published while disconnected are reported as dropped. `close()` ends the session;
+/// the daemon releases whatever the client still held.
 public final class CaptureClient: Sendable {
     public let stream: String
     public let mode: ClientMode
-    public let welcome: Welcome
-    public let ring: RingReader
-    private let socket: FileDescriptor
+    private let maxLeases: Int
+    private let socketPath: String
+    /// How long to keep trying to reconnect; nil: do not reconnect.
+    private let reconnectFor: Duration?
+    private let connection: Mutex<Connection>
+    private let closed = Atomic<Bool>(false)
     private let inbox = Mutex<Deque<CaptureEvent>>([])
     private let counters = Mutex<Statistics>(Statistics())
+
+    /// One session with the daemon: its socket, Welcome and mapping of the ring.
+    final class Connection: Sendable {
+        let socket: FileDescriptor
+        let welcome: Welcome
+        let ring: RingReader
+        let generation: Int
+        init(socket: FileDescriptor, welcome: Welcome, ring: RingReader, generation: Int) {
+            self.socket = socket
+            self.welcome = welcome
+            self.ring = ring
+            self.generation = generation
+        }
+    }
 
     public struct Statistics: Sendable, Equatable {
         public var frames: UInt64 = 0
@@ -49,14 +68,37 @@ public final class CaptureClient: Sendable {
         public var revoked: UInt64 = 0
         /// Latest mode: frames announced but already overwritten when we looked.
         public var overwritten: UInt64 = 0
+        public var reconnects: UInt64 = 0
+        /// Newest sequence announced or reported dropped (for reconnect gap accounting).
+        var lastSequence: UInt64 = 0
     }
 
     public var statistics: Statistics { counters.withLock { $0 } }
+    /// The current session's Welcome.
+    public var welcome: Welcome { connection.withLock { $0.welcome } }
+    /// The current session's read-only mapping of the ring.
+    public var ring: RingReader { connection.withLock { $0.ring } }
 
     /// Connects to `socketPath`, asks for `stream` in `mode`, and maps the ring read-only.
-    /// `maxLeases` 0 takes the stream's limit.
+    /// `maxLeases` 0 takes the stream's limit. `reconnect`: keep the session alive across
+    /// daemon restarts, retrying with backoff for up to that long each time.
+    public init(stream: String, mode: ClientMode = .lease, maxLeases: Int = 0,
+                socketPath: String = SocketPath.default, reconnect: Duration? = nil) throws {
+        self.stream = stream
+        self.mode = mode
+        self.maxLeases = maxLeases
+        self.socketPath = socketPath
+        self.reconnectFor = reconnect
+        connection = Mutex(try Self.open(stream: stream, mode: mode, maxLeases: maxLeases, socketPath: socketPath, generation: 0))
+    }
+
+    /// The same as `init`, for call sites that read better as a verb.
     public static func connect(stream: String, mode: ClientMode = .lease, maxLeases: Int = 0,
-                               socketPath: String = SocketPath.default) throws -> CaptureClient {
+                               socketPath: String = SocketPath.default, reconnect: Duration? = nil) throws -> CaptureClient {
+        try CaptureClient(stream: stream, mode: mode, maxLeases: maxLeases, socketPath: socketPath, reconnect: reconnect)
+    }
+
+    private static func open(stream: String, mode: ClientMode, maxLeases: Int, socketPath: String, generation: Int) throws -> Connection {
         let socket = try UnixSocket.seqpacket()
         try UnixSocket.connect(socket, path: socketPath)
         do {
@@ -76,7 +118,7 @@ public final class CaptureClient: Sendable {
         let memfd = FileDescriptor(owning: fds[0])
         defer { memfd.close() } // the mapping keeps the ring; the descriptor is not needed
         let ring = try RingReader(memfd: memfd)
-        return CaptureClient(stream: stream, mode: mode, welcome: welcome, ring: ring, socket: socket)
+        return Connection(socket: socket, welcome: welcome, ring: ring, generation: generation)
     }
 
     /// The daemon's answer to a request: an Error becomes `.refused`, a closed socket
@@ -96,15 +138,7 @@ public final class CaptureClient: Sendable {
         }
     }
 
-    private init(stream: String, mode: ClientMode, welcome: Welcome, ring: RingReader, socket: FileDescriptor) {
-        self.stream = stream
-        self.mode = mode
-        self.welcome = welcome
-        self.ring = ring
-        self.socket = socket
-    }
-
-    deinit { socket.close() }
+    deinit { connection.withLock { $0.socket.close() } }
 
     /// Asks the daemon for its status (no Hello needed).
     public static func status(socketPath: String = SocketPath.default) throws -> StatusReport {
@@ -130,8 +164,14 @@ public final class CaptureClient: Sendable {
                 if now >= deadline { throw CaptureClientError.timedOut }
                 wait = Int64(deadline - now)
             }
-            if capture_wait_readable(socket.raw, wait) == 0 { continue }
-            try receiveOne()
+            let current = connection.withLock { $0 }
+            if capture_wait_readable(current.socket.raw, wait) == 0 { continue }
+            do {
+                try receiveOne(current)
+            } catch CaptureClientError.daemonGone(let why) {
+                guard let reconnectFor, !closed.load(ordering: .acquiring) else { throw CaptureClientError.daemonGone(why) }
+                try reconnect(after: current, within: reconnectFor, because: why)
+            }
         }
     }
 
@@ -142,8 +182,38 @@ public final class CaptureClient: Sendable {
         }
     }
 
-    private func receiveOne() throws {
-        let incoming = try MessageSocket.receive(socket, blocking: false)
+    /// Connects again with backoff (50 ms doubling to 1 s). The frames published since the last
+    /// one this client saw and before the new session began are reported as one drop.
+    private func reconnect(after old: Connection, within limit: Duration, because why: String) throws {
+        let lastSeen = counters.withLock { $0.lastSequence }
+        let deadline = ContinuousClock.now + limit
+        var delay = Duration.milliseconds(50)
+        while ContinuousClock.now < deadline {
+            if closed.load(ordering: .acquiring) { throw CaptureClientError.daemonGone(why) }
+            if let fresh = try? Self.open(stream: stream, mode: mode, maxLeases: maxLeases, socketPath: socketPath, generation: old.generation + 1) {
+                connection.withLock { $0 = fresh }
+                old.socket.close() // the old mapping lives on in the frames that hold it
+                counters.withLock { $0.reconnects += 1 }
+                let head = fresh.welcome.headSequence
+                if lastSeen > 0 && head > lastSeen {
+                    let missed = Dropped(firstSequence: lastSeen + 1, count: head - lastSeen, reason: .reconnect,
+                                         clientTotal: counters.withLock { $0.dropped } + (head - lastSeen))
+                    counters.withLock { $0.dropped += missed.count }
+                    inbox.withLock { $0.append(.dropped(missed)) }
+                }
+                // A daemon that made a new ring (synthetic streams) numbers frames from 1 again.
+                counters.withLock { $0.lastSequence = head }
+                inbox.withLock { $0.append(.reconnected(headSequence: head)) }
+                return
+            }
+            Thread.sleep(forTimeInterval: Double(delay.components.attoseconds) / 1e18 + Double(delay.components.seconds))
+            delay = min(delay * 2, .seconds(1))
+        }
+        throw CaptureClientError.daemonGone("\(why); no daemon answered within \(limit)")
+    }
+
+    private func receiveOne(_ current: Connection) throws {
+        let incoming = try MessageSocket.receive(current.socket, blocking: false)
         switch incoming {
         case .wouldBlock: return
         case .closed: throw CaptureClientError.daemonGone("the connection was closed")
@@ -152,11 +222,12 @@ public final class CaptureClient: Sendable {
             throw CaptureClientError.protocolViolation(e.description)
         case .message(let message, let fds):
             closeAll(fds)
-            try accept(message)
+            try accept(message, on: current)
         }
     }
 
-    private func accept(_ message: Message) throws {
+    private func accept(_ message: Message, on current: Connection) throws {
+        let ring = current.ring
         switch message {
         case .frames(let entries):
             var events: [CaptureEvent] = []
@@ -170,12 +241,18 @@ public final class CaptureClient: Sendable {
                 events.append(.frame(Frame(sequence: e.sequence, slot: e.slot, length: Int(snapshot.length),
                                            timestampNanoseconds: snapshot.timestamp, flags: snapshot.flags,
                                            checksum: snapshot.checksum, isLeased: mode == .lease,
-                                           snapshot: snapshot, ring: ring)))
+                                           snapshot: snapshot, ring: ring, session: current.generation)))
             }
-            counters.withLock { $0.frames += UInt64(events.count) }
+            counters.withLock {
+                $0.frames += UInt64(events.count)
+                if let last = entries.last { $0.lastSequence = max($0.lastSequence, last.sequence) }
+            }
             inbox.withLock { $0.append(contentsOf: events) }
         case .dropped(let d):
-            counters.withLock { $0.dropped += d.count }
+            counters.withLock {
+                $0.dropped += d.count
+                $0.lastSequence = max($0.lastSequence, d.firstSequence + d.count - 1)
+            }
             inbox.withLock { $0.append(.dropped(d)) }
         case .leaseRevoked(let e):
             counters.withLock { $0.revoked += 1 }
@@ -195,14 +272,18 @@ public final class CaptureClient: Sendable {
         }
     }
 
-    /// Gives frames back (lease mode); a no-op for latest clients.
+    /// Gives frames back (lease mode); a no-op for latest clients and for frames of an earlier
+    /// session (the restarted daemon holds no lease for them).
     public func release(_ frames: [Frame]) throws {
         guard mode == .lease, !frames.isEmpty else { return }
-        for start in stride(from: 0, to: frames.count, by: CaptureProtocol.maxBatch) {
-            let chunk = frames[start..<min(start + CaptureProtocol.maxBatch, frames.count)].map(\.entry)
+        let current = connection.withLock { $0 }
+        let mine = frames.filter { $0.session == current.generation }.map(\.entry)
+        for start in stride(from: 0, to: mine.count, by: CaptureProtocol.maxBatch) {
+            let chunk = Array(mine[start..<min(start + CaptureProtocol.maxBatch, mine.count)])
             do {
-                _ = try MessageSocket.send(socket, .release(chunk))
+                _ = try MessageSocket.send(current.socket, .release(chunk))
             } catch let e as SystemError where e.errno == EPIPE || e.errno == ECONNRESET {
+                if reconnectFor != nil { return } // the next nextEvent reconnects; these leases are gone anyway
                 throw CaptureClientError.daemonGone("\(e)")
             }
         }
@@ -251,7 +332,9 @@ public final class CaptureClient: Sendable {
     /// Says Goodbye and shuts the connection down; the daemon releases every lease at once.
     /// Frames already obtained stay readable (the mapping lives as long as they do).
     public func close() {
-        _ = try? MessageSocket.send(socket, .goodbye(reason: .normal, message: ""), blocking: false)
-        UnixSocket.shutdown(socket)
+        closed.store(true, ordering: .releasing)
+        let current = connection.withLock { $0 }
+        _ = try? MessageSocket.send(current.socket, .goodbye(reason: .normal, message: ""), blocking: false)
+        UnixSocket.shutdown(current.socket)
     }
 }

@@ -15,6 +15,8 @@ public struct Frame: Sendable {
     public let isLeased: Bool
     let snapshot: SlotDescriptor.Snapshot
     let ring: RingReader
+    /// Which session with the daemon announced it (reconnects start a new one).
+    let session: Int
 
     /// The payload, straight from the shared mapping. Valid while the client (or this frame)
     /// is alive; stable while leased.
@@ -81,4 +83,7 @@ public enum CaptureEvent: Sendable {
     case leaseRevoked(sequence: UInt64, slot: UInt32)
     /// A non-fatal error from the daemon (e.g. a release of a frame that was not leased).
     case notice(ErrorCode, String)
+    /// The daemon went away and a new session began (reconnect mode); frames missed in between
+    /// were reported just before as `dropped` with reason `reconnect`.
+    case reconnected(headSequence: UInt64)
 }

@@ -35,6 +35,11 @@ public final class Daemon {
     private let timer: PeriodicTimer
     private let startedAt = monotonicNanoseconds()
     private var running = true
+    /// Descriptors systemd passed at start (listening socket, fd store), by name.
+    private var passed: [(fd: Int32, name: String)] = []
+    private let watchdogInterval = ServiceManager.watchdogInterval
+    private var lastWatchdog: UInt64 = 0
+    private var lastStatus: UInt64 = 0
 
     private enum Token {
         static let listener: UInt64 = 1 << 56
@@ -55,25 +60,40 @@ public final class Daemon {
         residencyGuard = try ResidencyGuard(logger: logger)
     }
 
-    /// Creates every ring and device, seals and guards the rings, opens the socket.
+    /// Creates every ring and device, seals and guards the rings, opens the socket, and only
+    /// then tells systemd READY=1.
     public func start() throws {
+        passed = ServiceManager.passedDescriptors()
         for (index, s) in config.streams.enumerated() {
             let engine = try makeStream(s)
             streams.append(engine)
             try epoll.add(engine.device.completionDescriptor, events: .readable, token: Token.device | UInt64(index))
         }
+        // Anything left in the fd store that no stream took back is stale: let it go.
+        for (fd, name) in passed where !ServiceManager.isListeningSeqpacket(fd) {
+            ServiceManager.forget(name: name)
+            _ = Glibc.close(fd)
+        }
+        passed.removeAll { !ServiceManager.isListeningSeqpacket($0.fd) }
         if let reason = residencyGuard.unavailableReason {
             logger.warning("residency guard unavailable: \(reason)")
         }
         residencyGuard.start()
-        listener = try ListeningSocket.fromSystemd(path: socketPath) ?? ListeningSocket.bind(path: socketPath)
+        listener = try ListeningSocket.fromSystemd(passed, path: socketPath) ?? ListeningSocket.bind(path: socketPath)
         try epoll.add(listener!.fd.raw, events: .readable, token: Token.listener)
         try epoll.add(signals.fd.raw, events: .readable, token: Token.signals)
         try epoll.add(timer.fd.raw, events: .readable, token: Token.timer)
         for engine in streams { try engine.start() }
         logger.info("captured \(captureVersion) ready", metadata: [
             "socket": "\(socketPath)", "streams": "\(streams.map(\.config.name).joined(separator: ","))",
-            "inherited_socket": "\(listener!.inherited)"])
+            "inherited_socket": "\(listener!.inherited)", "message_id": "\(MessageID.daemonReady)"])
+        ServiceManager.notify("READY=1\nSTATUS=\(statusLine())")
+    }
+
+    /// The descriptor systemd passed back under `name`, taken out of the list.
+    private func takePassed(_ name: String) -> FileDescriptor? {
+        guard let index = passed.firstIndex(where: { $0.name == name }) else { return nil }
+        return FileDescriptor(owning: passed.remove(at: index).fd)
     }
 
     private func makeStream(_ s: Configuration.Stream) throws -> StreamEngine {
@@ -83,29 +103,75 @@ public final class Daemon {
         case .size1G: .size1G
         }
         let geometry = RingGeometry(slotCount: s.slots, frameBytes: s.frameBytes, pageBytes: hugePage?.bytes ?? systemPageSize)
+        let payload: PayloadFormat = s.payload == .pattern ? .pattern : .header
+        let ringName = "ring-\(s.name)", deviceName = "device-\(s.name)"
+
+        // After a restart: the ring and the device (with its pins) come back from the fd store.
+        if case .kernel(let path) = s.device, let memfd = takePassed(ringName), let deviceFD = takePassed(deviceName) {
+            do {
+                let ring = try Ring.adopt(stream: s.name, memfd: memfd, geometry: geometry, payloadFormat: payload)
+                let device = try KernelDevice(adopting: deviceFD, path: path, frameRate: s.frameRate, payload: payload)
+                let slots = try device.slotStates(count: geometry.slotCount)
+                guardRing(ring, stream: s.name, hugePage: hugePage)
+                logger.info("stream attached: ring and pins kept from the previous daemon", metadata: [
+                    "message_id": "\(MessageID.streamAttached)", "stream": "\(s.name)", "device": "\(path)",
+                    "ring_bytes": "\(geometry.ringBytes)", "ring_inode": "\((try? memfd.inode()) ?? 0)",
+                    "pinned_pages": "\(device.stats().pinnedPages)"])
+                return StreamEngine(config: s, ring: ring, device: device, logger: logger, deviceSlots: slots)
+            } catch {
+                logger.warning("cannot take over the stored ring of \(s.name) (\(error)); making a new one", metadata: ["stream": "\(s.name)"])
+                ServiceManager.forget(name: ringName)
+                ServiceManager.forget(name: deviceName)
+                memfd.close()
+                deviceFD.close()
+            }
+        }
+
         let device: CaptureDevice
         switch s.device {
         case .synthetic:
-            device = try SyntheticDevice(settings: .init(frameBytes: s.frameBytes, frameRate: s.frameRate,
-                                                        payload: s.payload == .pattern ? .pattern : .header))
+            device = try SyntheticDevice(settings: .init(frameBytes: s.frameBytes, frameRate: s.frameRate, payload: payload))
         case .kernel(let path):
-            device = try KernelDevice(path: path, frameRate: s.frameRate, payload: s.payload == .pattern ? .pattern : .header)
+            device = try openKernelDevice(path: path, frameRate: s.frameRate, payload: payload)
         }
         let ring = try Ring.create(stream: s.name, geometry: geometry, hugePage: hugePage,
-                                   lock: s.lock == .required ? .required : .bestEffort,
-                                   payloadFormat: s.payload == .pattern ? .pattern : .header)
+                                   lock: s.lock == .required ? .required : .bestEffort, payloadFormat: payload)
         if let warning = ring.lockWarning { logger.warning("\(warning)", metadata: ["stream": "\(s.name)"]) }
         // The device maps (synthetic) or pins (kernel) the ring while it can still be written;
         // then FUTURE_WRITE|SEAL, then the guard, whose write-protection must come after pins.
         try device.attach(ring: ring)
         try ring.seal()
-        if let reason = residencyGuard.guardRing(ring, isHugetlb: hugePage != nil) {
-            guardReasons[s.name] = reason
+        guardRing(ring, stream: s.name, hugePage: hugePage)
+        if let kernel = device as? KernelDevice {
+            // Kept by systemd across restarts: the next daemon takes both back, pins included.
+            // (A synthetic device cannot re-map a sealed ring writable, so its rings are made anew.)
+            ServiceManager.store(ring.memfd.raw, name: ringName)
+            ServiceManager.store(kernel.descriptor, name: deviceName)
         }
         logger.info("stream attached", metadata: [
+            "message_id": "\(MessageID.streamAttached)",
             "stream": "\(s.name)", "device": "\(device.name)", "ring_bytes": "\(geometry.ringBytes)",
-            "slots": "\(geometry.slotCount)", "slot_bytes": "\(geometry.slotStride)", "locked_bytes": "\(ring.lockedBytes)"])
+            "slots": "\(geometry.slotCount)", "slot_bytes": "\(geometry.slotStride)", "locked_bytes": "\(ring.lockedBytes)",
+            "ring_inode": "\((try? ring.memfd.inode()) ?? 0)", "pinned_pages": "\(device.stats().pinnedPages)"])
         return StreamEngine(config: s, ring: ring, device: device, logger: logger)
+    }
+
+    private func guardRing(_ ring: Ring, stream: String, hugePage: Memfd.HugePage?) {
+        if let reason = residencyGuard.guardRing(ring, isHugetlb: hugePage != nil) {
+            guardReasons[stream] = reason
+        }
+    }
+
+    /// Opens a kernel device, waiting briefly while systemd lets go of a copy we asked it to drop.
+    private func openKernelDevice(path: String, frameRate: Double, payload: PayloadFormat) throws -> KernelDevice {
+        let deadline = monotonicNanoseconds() + 2_000_000_000
+        while true {
+            do {
+                return try KernelDevice(path: path, frameRate: frameRate, payload: payload)
+            } catch let e as SystemError where e.errno == EBUSY && monotonicNanoseconds() < deadline {
+                usleep(50_000)
+            }
+        }
     }
 
     /// The event loop; returns after SIGINT/SIGTERM.
@@ -259,7 +325,7 @@ public final class Daemon {
             session.lastNotified = engine.lastSequence
             engine.attach(session)
             logger.info("client connected", metadata: [
-                "stream": "\(streamName)", "client": "\(session.id)", "pid": "\(session.peer.pid)", "uid": "\(session.peer.uid)",
+                "message_id": "\(MessageID.clientConnected)", "stream": "\(streamName)", "client": "\(session.id)", "pid": "\(session.peer.pid)", "uid": "\(session.peer.uid)",
                 "mode": "\(mode)", "max_leases": "\(session.maxLeases)"])
         case .release(let entries):
             guard let engine = session.stream, session.mode == .lease else {
@@ -309,7 +375,7 @@ public final class Daemon {
         if let engine = session.stream {
             try? engine.refill()
             logger.info("client disconnected: \(why)", metadata: [
-                "stream": "\(engine.config.name)", "client": "\(session.id)", "pid": "\(session.peer.pid)",
+                "message_id": "\(MessageID.clientDisconnected)", "stream": "\(engine.config.name)", "client": "\(session.id)", "pid": "\(session.peer.pid)",
                 "uid": "\(session.peer.uid)", "leases_returned": "\(held)", "dropped": "\(session.dropped)"])
         }
     }
@@ -340,10 +406,19 @@ public final class Daemon {
         let leaseTimeout = UInt64(config.leaseTimeoutMilliseconds) * 1_000_000
         let clientTimeout = UInt64(config.clientTimeoutMilliseconds) * 1_000_000
         for engine in streams { engine.tick(now: now) }
+        // The watchdog is fed from the event loop itself: a stuck loop stops feeding it.
+        if let interval = watchdogInterval, now - lastWatchdog >= interval / 2 {
+            ServiceManager.notify("WATCHDOG=1")
+            lastWatchdog = now
+        }
+        if now - lastStatus >= 1_000_000_000 {
+            ServiceManager.notify("STATUS=\(statusLine())")
+            lastStatus = now
+        }
         for session in Array(sessions.values) {
             if let since = session.blockedSince, now - since > clientTimeout {
                 logger.warning("client evicted: it has not read its socket for \(config.clientTimeoutMilliseconds) ms", metadata: [
-                    "client": "\(session.id)", "pid": "\(session.peer.pid)", "uid": "\(session.peer.uid)"])
+                    "message_id": "\(MessageID.clientEvicted)", "client": "\(session.id)", "pid": "\(session.peer.pid)", "uid": "\(session.peer.uid)"])
                 disconnect(session, why: "evicted (not reading)")
                 continue
             }
@@ -351,7 +426,7 @@ public final class Daemon {
                 let n = engine.revokeExpiredLeases(of: session, now: now, timeout: leaseTimeout)
                 if n > 0 {
                     logger.warning("leases revoked after \(config.leaseTimeoutMilliseconds) ms", metadata: [
-                        "stream": "\(engine.config.name)", "client": "\(session.id)", "pid": "\(session.peer.pid)", "count": "\(n)"])
+                        "message_id": "\(MessageID.leasesRevoked)", "stream": "\(engine.config.name)", "client": "\(session.id)", "pid": "\(session.peer.pid)", "count": "\(n)"])
                     try? engine.refill()
                 }
             }
@@ -380,7 +455,8 @@ public final class Daemon {
             return StatusReport.Stream(
                 name: engine.config.name, device: engine.device.name, payload: engine.config.payload.rawValue,
                 frameBytes: engine.config.frameBytes, frameRate: engine.config.frameRate, slots: ring.geometry.slotCount,
-                slotBytes: ring.geometry.slotStride, ringBytes: ring.geometry.ringBytes, lockedBytes: ring.lockedBytes,
+                slotBytes: ring.geometry.slotStride, ringBytes: ring.geometry.ringBytes,
+                ringInode: (try? ring.memfd.inode()) ?? 0, lockedBytes: ring.lockedBytes,
                 residentBytes: resident, hugepages: engine.config.hugePages.rawValue, seals: seals, frames: engine.frames,
                 dropped: engine.deviceDrops, clientDrops: engine.clientDrops, headSequence: engine.lastSequence,
                 measuredRate: engine.measuredRate, slotsLeased: engine.slotsLeased,
@@ -396,7 +472,17 @@ public final class Daemon {
 
     // MARK: shutdown
 
+    /// One line for `systemctl status`: per stream rate, clients and drops.
+    func statusLine() -> String {
+        let parts = streams.map { e in
+            "\(e.config.name) \(String(format: "%.1f", e.measuredRate)) frames/s, \(e.clients.count) client(s), \(e.deviceDrops + e.clientDrops) dropped"
+        }
+        return parts.joined(separator: "; ")
+    }
+
     private func shutdown() {
+        ServiceManager.notify("STOPPING=1\nSTATUS=stopping")
+        logger.notice("captured stopping", metadata: ["message_id": "\(MessageID.daemonStopping)"])
         for session in Array(sessions.values) {
             _ = try? MessageSocket.send(session.socket, .goodbye(reason: .shuttingDown, message: "captured is stopping"), blocking: false)
             disconnect(session, why: "daemon stopping")

@@ -3,8 +3,8 @@ import Glibc
 #endif
 import CaptureSystem
 
-/// The daemon's listening socket: handed over by systemd (sd_listen_fds protocol: LISTEN_PID,
-/// LISTEN_FDS, descriptors from 3) or bound by the daemon itself.
+/// The daemon's listening socket: handed over by systemd (socket activation, sd_listen_fds(3))
+/// or bound by the daemon itself.
 final class ListeningSocket {
     let fd: FileDescriptor
     let path: String
@@ -17,18 +17,10 @@ final class ListeningSocket {
         self.inherited = inherited
     }
 
-    static let firstInheritedDescriptor: Int32 = 3
-
-    /// The socket systemd passed, if it passed one to this process.
-    static func fromSystemd(path: String) throws -> ListeningSocket? {
-        guard let pidText = getenv("LISTEN_PID").map({ String(cString: $0) }), Int32(pidText) == getpid(),
-              let countText = getenv("LISTEN_FDS").map({ String(cString: $0) }), let count = Int(countText), count >= 1 else {
-            return nil
-        }
-        unsetenv("LISTEN_PID")
-        unsetenv("LISTEN_FDS")
-        unsetenv("LISTEN_FDNAMES")
-        let fd = FileDescriptor(owning: firstInheritedDescriptor)
+    /// The listening socket among the descriptors systemd passed (capture.socket), if any.
+    static func fromSystemd(_ passed: [(fd: Int32, name: String)], path: String) throws -> ListeningSocket? {
+        guard let socket = passed.first(where: { ServiceManager.isListeningSeqpacket($0.fd) }) else { return nil }
+        let fd = FileDescriptor(owning: socket.fd)
         _ = fcntl(fd.raw, F_SETFD, FD_CLOEXEC)
         try fd.setNonBlocking()
         return ListeningSocket(fd: fd, path: path, inherited: true)

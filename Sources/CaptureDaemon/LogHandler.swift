@@ -17,9 +17,16 @@ public struct CaptureLogHandler: LogHandler {
         priorityPrefix = getenv("JOURNAL_STREAM") != nil
     }
 
-    /// Installs this handler for the whole process.
+    /// Installs the process's log backend: structured journal entries when stderr is journald's
+    /// stream, plain lines on stderr otherwise.
     public static func bootstrap(level: Logger.Level) {
+        let journal = JournalLogHandler.stderrIsJournal
         LoggingSystem.bootstrap { label in
+            if journal {
+                var h = JournalLogHandler()
+                h.logLevel = level
+                return h
+            }
             var h = CaptureLogHandler(label: label)
             h.logLevel = level
             return h
@@ -45,6 +52,7 @@ public struct CaptureLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var fields = self.metadata
         if let extra = event.metadata { fields.merge(extra) { $1 } }
+        fields["message_id"] = nil // for the journal; noise on a terminal
         var line = priorityPrefix ? "<\(Self.syslogPriority(event.level))>" : ""
         line += "\(event.level): \(event.message)"
         if !fields.isEmpty {

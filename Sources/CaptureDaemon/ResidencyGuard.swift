@@ -158,12 +158,12 @@ public final class ResidencyGuard: Sendable {
             let offset = event.address - region.base
             if event.fault_flags & CAPTURE_UFFD_FAULT_WP != 0 {
                 logger.critical("residency guard: the daemon wrote to its ring, which only devices write", metadata: [
-                    "stream": "\(region.stream)", "ring_offset": "\(offset)"])
+                    "stream": "\(region.stream)", "ring_offset": "\(offset)", "message_id": "\(MessageID.residencyFault)"])
                 _ = capture_uffd_writeprotect(uffd.raw, UnsafeMutableRawPointer(bitPattern: UInt(page)), UInt64(systemPageSize), 0)
             } else {
                 let kind = event.fault_flags & CAPTURE_UFFD_FAULT_MINOR != 0 ? "minor" : "missing"
                 logger.critical("residency guard: ring page was not resident (\(kind) fault)", metadata: [
-                    "stream": "\(region.stream)", "ring_offset": "\(offset)"])
+                    "stream": "\(region.stream)", "ring_offset": "\(offset)", "message_id": "\(MessageID.residencyFault)"])
                 if event.fault_flags & CAPTURE_UFFD_FAULT_MINOR != 0 {
                     _ = capture_uffd_continue(uffd.raw, page, UInt64(systemPageSize))
                 } else {

@@ -49,6 +49,36 @@ final class StreamEngine {
         free = (0..<UInt32(n)).reversed()
     }
 
+    /// A stream taken over from a previous daemon: slots the device still holds (queued,
+    /// filling, or completed but unread) stay queued; the others are published when their
+    /// descriptor holds a stable frame, else free.
+    convenience init(config: Configuration.Stream, ring: Ring, device: CaptureDevice, logger: Logger, deviceSlots: [UInt8]) {
+        self.init(config: config, ring: ring, device: device, logger: logger)
+        free = []
+        var stable: [(UInt64, UInt32)] = []
+        for slot in 0..<ring.geometry.slotCount {
+            if deviceSlots[slot] != 0 {
+                state[slot] = .queued
+                queued += 1
+                continue
+            }
+            let snap = ring.descriptor(slot).snapshot()
+            if !snap.isBeingFilled && snap.sequence > 0 {
+                stable.append((snap.sequence, UInt32(slot)))
+            } else {
+                free.append(UInt32(slot))
+            }
+        }
+        for (sequence, slot) in stable.sorted(by: { $0.0 < $1.0 }) {
+            state[Int(slot)] = .published
+            published.append(slot)
+            lastSequence = sequence
+        }
+        logger.info("stream taken over from the previous daemon", metadata: [
+            "stream": "\(config.name)", "queued_at_device": "\(queued)", "published": "\(published.count)",
+            "free": "\(free.count)", "head_seq": "\(lastSequence)"])
+    }
+
     var slotsLeased: Int { leaseCount.reduce(0) { $0 + ($1 > 0 ? 1 : 0) } }
 
     func start() throws {
@@ -126,7 +156,7 @@ final class StreamEngine {
         if now - lastDropLog > 1_000_000_000 {
             lastDropLog = now
             logger.warning("frames dropped: no free slot at the device", metadata: [
-                "stream": "\(config.name)", "first_seq": "\(first)", "count": "\(count)", "total": "\(deviceDrops)"])
+                "message_id": "\(MessageID.framesDropped)", "stream": "\(config.name)", "first_seq": "\(first)", "count": "\(count)", "total": "\(deviceDrops)"])
         }
     }
 

@@ -17,7 +17,7 @@ public final class KernelDevice: CaptureDevice {
     private let payload: PayloadFormat
 
     /// open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC) and CAPTURE_IOC_INFO.
-    public init(path: String, frameRate: Double, payload: PayloadFormat) throws {
+    public convenience init(path: String, frameRate: Double, payload: PayloadFormat) throws {
         let raw = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC)
         if raw < 0 {
             let err = SystemError("open(\(path))")
@@ -28,7 +28,14 @@ public final class KernelDevice: CaptureDevice {
             default: throw err
             }
         }
-        fd = FileDescriptor(owning: raw)
+        try self.init(adopting: FileDescriptor(owning: raw), path: path, frameRate: frameRate, payload: payload)
+    }
+
+    /// A device already open — handed back by systemd's fd store after a restart, with its
+    /// ring still registered and pinned.
+    public init(adopting fd: FileDescriptor, path: String, frameRate: Double, payload: PayloadFormat) throws {
+        try fd.setNonBlocking()
+        self.fd = fd
         name = path
         self.frameRate = frameRate
         self.payload = payload
@@ -82,6 +89,18 @@ public final class KernelDevice: CaptureDevice {
 
     public var completionDescriptor: Int32 { fd.raw }
 
+    /// CAPTURE_IOC_SLOTS: who holds each slot (CAPTURE_SLOT_*), for a restarted daemon.
+    public func slotStates(count: Int) throws -> [UInt8] {
+        var states = [UInt8](repeating: 0, count: count)
+        try states.withUnsafeMutableBufferPointer { buf in
+            var req = capture_slots()
+            req.count = UInt32(count)
+            req.states = UInt64(UInt(bitPattern: buf.baseAddress))
+            try Self.ioctl(fd, capture_ioc_slots(), &req, "CAPTURE_IOC_SLOTS")
+        }
+        return states
+    }
+
     public func readCompletions() throws -> [DeviceCompletion] {
         var result: [DeviceCompletion] = []
         var buffer = [UInt8](repeating: 0, count: DeviceCompletion.recordBytes * 256)
@@ -97,12 +116,20 @@ public final class KernelDevice: CaptureDevice {
         return result
     }
 
+    /// CAPTURE_IOC_START; a device adopted while running (EBUSY) simply keeps running.
     public func start() throws {
         var req = capture_start()
         req.frame_rate_mhz = UInt32(min(frameRate * 1000, Double(UInt32.max)))
         req.payload = UInt32(payload == .pattern ? CAPTURE_PAYLOAD_PATTERN : CAPTURE_PAYLOAD_HEADER)
-        try Self.ioctl(fd, capture_ioc_start(), &req, "CAPTURE_IOC_START")
+        do {
+            try Self.ioctl(fd, capture_ioc_start(), &req, "CAPTURE_IOC_START")
+        } catch let e as SystemError where e.errno == EBUSY {
+            return
+        }
     }
+
+    /// The open device, for systemd's fd store.
+    public var descriptor: Int32 { fd.raw }
 
     public func stop() {
         _ = capture_ioctl(fd.raw, capture_ioc_stop(), nil)

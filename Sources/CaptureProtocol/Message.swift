@@ -49,12 +49,15 @@ public enum DropReason: UInt32, Sendable, Codable, CustomStringConvertible {
     case leaseLimit = 2
     /// The client fell behind its socket (latest mode coalescing never reports this).
     case backlog = 3
+    /// Client-side only: published while the client was reconnecting to a restarted daemon.
+    case reconnect = 4
 
     public var description: String {
         switch self {
         case .deviceOverrun: return "device overrun"
         case .leaseLimit: return "lease limit reached"
         case .backlog: return "client backlog"
+        case .reconnect: return "published while reconnecting"
         }
     }
 }

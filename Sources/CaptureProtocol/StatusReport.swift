@@ -47,6 +47,8 @@ public struct StatusReport: Codable, Sendable {
         public var slots: Int
         public var slotBytes: Int
         public var ringBytes: Int
+        /// The memfd's inode: unchanged when a restarted daemon kept the ring.
+        public var ringInode: UInt64
         public var lockedBytes: Int
         public var residentBytes: Int
         public var hugepages: String
@@ -68,7 +70,7 @@ public struct StatusReport: Codable, Sendable {
         public var scatterGatherEntries: UInt64
         public var residencyGuard: Guard
         public var clients: [Client]
-        public init(name: String, device: String, payload: String, frameBytes: Int, frameRate: Double, slots: Int, slotBytes: Int, ringBytes: Int, lockedBytes: Int, residentBytes: Int, hugepages: String, seals: String, frames: UInt64, dropped: UInt64, clientDrops: UInt64, headSequence: UInt64, measuredRate: Double, slotsLeased: Int, deviceOverruns: UInt64, pinnedPages: UInt64, scatterGatherEntries: UInt64, residencyGuard: Guard, clients: [Client]) {
+        public init(name: String, device: String, payload: String, frameBytes: Int, frameRate: Double, slots: Int, slotBytes: Int, ringBytes: Int, ringInode: UInt64, lockedBytes: Int, residentBytes: Int, hugepages: String, seals: String, frames: UInt64, dropped: UInt64, clientDrops: UInt64, headSequence: UInt64, measuredRate: Double, slotsLeased: Int, deviceOverruns: UInt64, pinnedPages: UInt64, scatterGatherEntries: UInt64, residencyGuard: Guard, clients: [Client]) {
             self.name = name
             self.device = device
             self.payload = payload
@@ -77,6 +79,7 @@ public struct StatusReport: Codable, Sendable {
             self.slots = slots
             self.slotBytes = slotBytes
             self.ringBytes = ringBytes
+            self.ringInode = ringInode
             self.lockedBytes = lockedBytes
             self.residentBytes = residentBytes
             self.hugepages = hugepages

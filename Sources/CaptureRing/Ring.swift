@@ -81,6 +81,21 @@ public final class Ring {
         return ring
     }
 
+    /// Takes back a ring a previous daemon created (from systemd's fd store). It is sealed, so
+    /// the mapping is read-only — the daemon never writes a ring after creating it anyway. The
+    /// header must match `geometry` and `payloadFormat`, else the ring is not reused.
+    public static func adopt(stream: String, memfd: FileDescriptor, geometry: RingGeometry,
+                             payloadFormat: PayloadFormat) throws -> Ring {
+        let reader = try RingReader(memfd: memfd)
+        guard reader.geometry == geometry, reader.payloadFormat == payloadFormat, reader.stream == stream else {
+            throw RingError.notARing("the stored ring of \(stream) has another geometry than the configuration")
+        }
+        let ring = Ring(stream: stream, geometry: geometry, memfd: memfd, mapping: reader.mapping, payloadFormat: payloadFormat)
+        ring.isSealed = (try? Memfd.seals(memfd).isSuperset(of: Memfd.Seals.ring)) ?? false
+        try ring.lockMemory(policy: .required)
+        return ring
+    }
+
     private static func checkHugepages(stream: String, geometry: RingGeometry, hugePage: Memfd.HugePage) throws {
         let kb = hugePage.bytes / 1024
         let path = "/sys/kernel/mm/hugepages/hugepages-\(kb)kB/free_hugepages"

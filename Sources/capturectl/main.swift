@@ -48,7 +48,7 @@ struct Status: ParsableCommand {
         for s in report.streams {
             let rate = s.frameRate == 0 ? "as fast as possible" : "\(formatNumber(s.frameRate))/s"
             print("stream \(s.name): \(s.device), \(s.payload) payload, \(s.frameBytes)-byte frames at \(rate) (measured \(String(format: "%.1f", s.measuredRate))/s)")
-            print("  ring:    \(s.slots) slots x \(s.slotBytes) B = \(s.ringBytes) B, locked \(s.lockedBytes) B, resident \(s.residentBytes) B, hugepages \(s.hugepages), seals \(s.seals)")
+            print("  ring:    \(s.slots) slots x \(s.slotBytes) B = \(s.ringBytes) B, locked \(s.lockedBytes) B, resident \(s.residentBytes) B, hugepages \(s.hugepages), seals \(s.seals), memfd inode \(s.ringInode)")
             print("  frames:  \(s.frames) published, head \(s.headSequence), \(s.dropped) dropped by the device, \(s.clientDrops) dropped at lease limits, \(s.slotsLeased) slots leased")
             if s.pinnedPages > 0 {
                 print("  driver:  \(s.pinnedPages) pages pinned, \(s.scatterGatherEntries) S/G entries, \(s.deviceOverruns) overruns")
@@ -89,6 +89,8 @@ struct Tail: ParsableCommand {
     var maxLeases: Int = 0
     @Option(name: .long, help: "Give up when no frame arrives for this many seconds.")
     var timeout: Int = 10
+    @Option(name: .long, help: "Reconnect when captured restarts, trying for up to this many seconds (0: do not).")
+    var reconnect: Int = 0
     @OptionGroup var options: SocketOption
 
     func validate() throws {
@@ -100,7 +102,10 @@ struct Tail: ParsableCommand {
         let clientMode = ClientMode(name: mode)!
         signal(SIGINT) { _ in interrupted.store(true, ordering: .relaxed) }
         let client: CaptureClient
-        do { client = try CaptureClient.connect(stream: stream, mode: clientMode, maxLeases: maxLeases, socketPath: options.socket) } catch { throw fail(error) }
+        do {
+            client = try CaptureClient.connect(stream: stream, mode: clientMode, maxLeases: maxLeases, socketPath: options.socket,
+                                               reconnect: reconnect > 0 ? .seconds(reconnect) : nil)
+        } catch { throw fail(error) }
         var tally = Tally(mode: clientMode)
         var failure: Error?
         var idle = 0
@@ -125,6 +130,8 @@ struct Tail: ParsableCommand {
                 tally.revoked.insert(seq)
             case .notice(let code, let text):
                 printError("capturectl: notice from captured: \(code): \(text)")
+            case .reconnected(let head):
+                printError("capturectl: reconnected to captured (head frame \(head))")
             }
         }
         if clientMode == .latest {

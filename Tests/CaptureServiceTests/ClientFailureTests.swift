@@ -34,6 +34,33 @@ final class ClientFailureTests: XCTestCase {
         XCTAssertEqual(run.corrupt, [])
     }
 
+    func testClientReconnectsWhenTheDaemonRestarts() throws {
+        let first = try DaemonFixture(config: DaemonFixture.config())
+        let client = try CaptureClient.connect(stream: "sim0", socketPath: first.socketPath, reconnect: .seconds(20))
+        let kept = try client.nextFrame(timeout: .seconds(10)) // held across the restart, never released
+        _ = try LeaseRun(client, count: 50)
+        first.stop()
+        let second = try DaemonFixture(config: DaemonFixture.config(), directory: first.directory)
+        var reconnected = false
+        var after = 0
+        while after < 100 {
+            switch try client.nextEvent(timeout: .seconds(20)) {
+            case .reconnected: reconnected = true
+            case .frame(let f):
+                if reconnected {
+                    XCTAssertEqual(f.check(), .intact)
+                    try client.release(f)
+                    after += 1
+                }
+            default: break
+            }
+        }
+        XCTAssertTrue(reconnected)
+        XCTAssertEqual(client.statistics.reconnects, 1)
+        XCTAssertEqual(kept.check(), .intact, "a frame from before the restart stays readable")
+        XCTAssertEqual(try second.status().streams[0].clients.count, 1)
+    }
+
     func testLeasesHeldForeverAreRevokedAndTheClientIsTold() throws {
         let daemon = try DaemonFixture(config: DaemonFixture.config(maxLeases: 4, daemon: "lease_timeout_ms = 200"))
         let client = try daemon.connect()

@@ -14,6 +14,7 @@ final class DaemonFixture {
     let configPath: String
     let logPath: String
     let process = Process()
+    private let ownsDirectory: Bool
 
     /// The folder that holds captured, capturectl and capture-testclient next to the test bundle.
     static let binaries: URL = {
@@ -44,16 +45,22 @@ final class DaemonFixture {
 
     /// Writes `config`, starts captured (optionally behind `wrapper`, e.g. setpriv) and waits
     /// until it answers a status request.
-    init(config: String, wrapper: [String] = [], waitForReady: Bool = true) throws {
-        var template = Array("/tmp/capture-test-XXXXXX".utf8CString)
-        guard mkdtemp(&template) != nil else { throw SystemError("mkdtemp") }
-        directory = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    /// `directory`: run in another fixture's folder (same socket path), e.g. to restart.
+    init(config: String, wrapper: [String] = [], waitForReady: Bool = true, directory reuse: String? = nil) throws {
+        ownsDirectory = reuse == nil
+        if let reuse {
+            self.directory = reuse
+        } else {
+            var template = Array("/tmp/capture-test-XXXXXX".utf8CString)
+            guard mkdtemp(&template) != nil else { throw SystemError("mkdtemp") }
+            self.directory = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
         chmod(directory, 0o777)
         socketPath = directory + "/capture.sock"
         configPath = directory + "/capture.toml"
         logPath = directory + "/captured.log"
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
         let captured = DaemonFixture.binaries.appendingPathComponent("captured").path
         let arguments = ["--config", configPath, "--socket", socketPath]
         if wrapper.isEmpty {
@@ -63,8 +70,10 @@ final class DaemonFixture {
             process.executableURL = URL(fileURLWithPath: wrapper[0])
             process.arguments = Array(wrapper.dropFirst()) + [captured] + arguments
         }
-        process.standardError = FileHandle(forWritingAtPath: logPath)
-        process.standardOutput = FileHandle(forWritingAtPath: logPath)
+        let log = FileHandle(forWritingAtPath: logPath)
+        log?.seekToEndOfFile()
+        process.standardError = log
+        process.standardOutput = log
         try process.run()
         if waitForReady { try waitUntilReady() }
     }
@@ -104,7 +113,7 @@ final class DaemonFixture {
 
     deinit {
         stop()
-        try? FileManager.default.removeItem(atPath: directory)
+        if ownsDirectory { try? FileManager.default.removeItem(atPath: directory) }
     }
 
     /// Polls `condition` for up to `seconds`.

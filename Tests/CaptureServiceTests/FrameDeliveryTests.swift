@@ -37,7 +37,7 @@ struct LeaseRun {
                 dropped += d.count
                 droppedByReason[d.reason, default: 0] += d.count
                 reportedUpTo = max(reportedUpTo, d.firstSequence + d.count - 1)
-            case .leaseRevoked, .notice:
+            case .leaseRevoked, .notice, .reconnected:
                 break
             }
         }

@@ -15,6 +15,7 @@
  *                                    release) and the ring head, then queues the record
  *   CAPTURE_IOC_START / STOP
  *   read()                           struct capture_completion records; poll() for POLLIN
+ *   CAPTURE_IOC_SLOTS                who holds each slot (a restarted daemon rebuilds its state)
  *   CAPTURE_IOC_STATS
  *   CAPTURE_IOC_UNREGISTER           unpins (dirty); also done by release()
  */
@@ -84,6 +85,18 @@ struct capture_completion {
 	__u32 reserved;
 };
 
+/* Per-slot state, as CAPTURE_IOC_SLOTS reports it. */
+#define CAPTURE_SLOT_OWNED   0   /* the caller's: free or published */
+#define CAPTURE_SLOT_QUEUED  1   /* queued to the device */
+#define CAPTURE_SLOT_FILLING 2   /* the device is writing it */
+#define CAPTURE_SLOT_DONE    3   /* complete; its completion has not been read() yet */
+
+struct capture_slots {
+	__u32 count;           /* entries the buffer holds; the driver writes min(count, slot_count) */
+	__u32 reserved;
+	__u64 states;          /* user pointer to count __u8 CAPTURE_SLOT_* values */
+};
+
 struct capture_stats {
 	__u64 frames;
 	__u64 overruns;        /* frame times with no queued slot */
@@ -101,5 +114,6 @@ struct capture_stats {
 #define CAPTURE_IOC_STOP          _IO(CAPTURE_IOC_MAGIC, 4)
 #define CAPTURE_IOC_STATS         _IOR(CAPTURE_IOC_MAGIC, 5, struct capture_stats)
 #define CAPTURE_IOC_UNREGISTER    _IO(CAPTURE_IOC_MAGIC, 6)
+#define CAPTURE_IOC_SLOTS         _IOW(CAPTURE_IOC_MAGIC, 7, struct capture_slots)
 
 #endif

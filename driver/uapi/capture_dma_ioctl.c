@@ -9,3 +9,4 @@ unsigned long capture_ioc_start(void) { return CAPTURE_IOC_START; }
 unsigned long capture_ioc_stop(void) { return CAPTURE_IOC_STOP; }
 unsigned long capture_ioc_stats(void) { return CAPTURE_IOC_STATS; }
 unsigned long capture_ioc_unregister(void) { return CAPTURE_IOC_UNREGISTER; }
+unsigned long capture_ioc_slots(void) { return CAPTURE_IOC_SLOTS; }

@@ -8,4 +8,5 @@ unsigned long capture_ioc_start(void);
 unsigned long capture_ioc_stop(void);
 unsigned long capture_ioc_stats(void);
 unsigned long capture_ioc_unregister(void);
+unsigned long capture_ioc_slots(void);
 #endif

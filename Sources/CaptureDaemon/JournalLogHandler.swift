@@ -1,0 +1,68 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSystemd
+import Logging
+
+/// swift-log backend that writes structured entries with sd_journal_sendv(3).
+///
+/// Metadata becomes journal fields: `stream` → CAPTURE_STREAM, `pid` → CAPTURE_CLIENT_PID,
+/// `uid` → CAPTURE_CLIENT_UID, `client` → CAPTURE_CLIENT_ID, `seq`/`first_seq` → CAPTURE_SEQ,
+/// `message_id` → MESSAGE_ID, anything else → CAPTURE_<KEY>. PRIORITY follows the level.
+public struct JournalLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level = .info
+
+    public init() {}
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    static func field(for key: String) -> String {
+        switch key {
+        case "stream": return "CAPTURE_STREAM"
+        case "pid": return "CAPTURE_CLIENT_PID"
+        case "uid": return "CAPTURE_CLIENT_UID"
+        case "client": return "CAPTURE_CLIENT_ID"
+        case "seq", "first_seq": return "CAPTURE_SEQ"
+        case "message_id": return "MESSAGE_ID"
+        default:
+            let cleaned = key.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }
+            return "CAPTURE_" + String(cleaned)
+        }
+    }
+
+    public func log(event: LogEvent) {
+        var fields = self.metadata
+        if let extra = event.metadata { fields.merge(extra) { $1 } }
+        var entries = [
+            "MESSAGE=\(event.message)",
+            "PRIORITY=\(CaptureLogHandler.syslogPriority(event.level))",
+            "SYSLOG_IDENTIFIER=captured",
+            "CODE_FILE=\(event.file)",
+            "CODE_LINE=\(event.line)",
+            "CODE_FUNC=\(event.function)",
+        ]
+        for (key, value) in fields { entries.append("\(Self.field(for: key))=\(value)") }
+        // sd_journal_sendv copies the data before it returns.
+        var buffers = entries.map { Array($0.utf8) }
+        var iov: [iovec] = []
+        iov.reserveCapacity(buffers.count)
+        for i in buffers.indices {
+            buffers[i].withUnsafeMutableBytes { iov.append(iovec(iov_base: $0.baseAddress, iov_len: $0.count)) }
+        }
+        withExtendedLifetime(buffers) {
+            _ = sd_journal_sendv(&iov, Int32(iov.count))
+        }
+    }
+
+    /// True when stderr is journald's stream (JOURNAL_STREAM names its device and inode).
+    public static var stderrIsJournal: Bool {
+        guard let value = getenv("JOURNAL_STREAM").map({ String(cString: $0) }) else { return false }
+        var st = stat()
+        guard fstat(2, &st) == 0 else { return false }
+        return value == "\(st.st_dev):\(st.st_ino)"
+    }
+}
