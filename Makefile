@@ -17,7 +17,10 @@ DESTDIR ?=
 SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 
-.PHONY: all build release run test vm-test deps install uninstall clean
+# Where install-files takes the binaries from (the guest harness points it at static builds).
+BUILT ?= .build/release
+
+.PHONY: all build release run test vm-test deps install install-files uninstall clean
 
 all: release
 
@@ -43,9 +46,11 @@ test: deps
 # Installs binaries, units, sysusers/tmpfiles snippets, the udev rule and the default config
 # (an existing /etc/capture/capture.toml is kept). Without DESTDIR it also creates the user,
 # /run/capture, and reloads systemd and udev.
-install: release
-	install -D -m 0755 .build/release/captured $(DESTDIR)$(PREFIX)/bin/captured
-	install -D -m 0755 .build/release/capturectl $(DESTDIR)$(PREFIX)/bin/capturectl
+install: release install-files
+
+install-files:
+	install -D -m 0755 $(BUILT)/captured $(DESTDIR)$(PREFIX)/bin/captured
+	install -D -m 0755 $(BUILT)/capturectl $(DESTDIR)$(PREFIX)/bin/capturectl
 	install -d $(DESTDIR)$(UNITDIR)
 	sed 's|/usr/local|$(PREFIX)|g; s|/etc/capture|$(SYSCONFDIR)/capture|g' systemd/capture.service > $(DESTDIR)$(UNITDIR)/capture.service
 	sed 's|/usr/local|$(PREFIX)|g' systemd/capture.socket > $(DESTDIR)$(UNITDIR)/capture.socket

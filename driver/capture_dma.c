@@ -9,6 +9,11 @@
  * slots captured queues. Completions are read() from the fd. Closing the fd unregisters and
  * unpins, so a killed daemon leaks nothing.
  *
+ * Each device is a platform device bound to this driver, so it can go away under an open
+ * file, as hardware does on hot-unplug: `echo capture_dma.0 > /sys/bus/platform/drivers/
+ * capture_dma/unbind` removes /dev/capture0 (udev sees "remove"), the open file then gets
+ * ENODEV and POLLHUP, and its last close unpins. Binding again brings /dev/capture0 back.
+ *
  * With no capture hardware, the `loopback` engine (module parameter engine=loopback) is a
  * kernel thread that writes frames through the pinned pages at the rate START asks for, with
  * the same deterministic pattern and CRC-32 as captured's synthetic device.
@@ -24,7 +29,9 @@
 #include <linux/kthread.h>
 #include <linux/magic.h>
 #include <linux/mm.h>
+#include <linux/kref.h>
 #include <linux/module.h>
+#include <linux/platform_device.h>
 #include <linux/poll.h>
 #include <linux/scatterlist.h>
 #include <linux/sched.h>
@@ -87,8 +94,10 @@ struct capture_ring {
 };
 
 struct capture_dev {
+	struct kref ref;               /* the bound device, and each open file */
 	int index;
-	struct cdev cdev;
+	bool dead;                     /* removed: every call but close fails with ENODEV */
+	struct cdev *cdev;
 	struct device *device;
 	struct mutex lock;             /* serialises ioctls, register/unregister */
 	spinlock_t fifo_lock;          /* protects queue, done and slot states */
@@ -105,8 +114,16 @@ struct capture_dev {
 
 static dev_t capture_devt;
 static struct class *capture_class;
-static struct capture_dev *capture_devs;
 static bool loopback_engine;
+/* minor -> bound device; open() looks up here under capture_table_lock */
+static struct capture_dev *capture_table[8];
+static DEFINE_MUTEX(capture_table_lock);
+static struct platform_device *capture_pdevs[8];
+
+static void capture_dev_free(struct kref *ref)
+{
+	kfree(container_of(ref, struct capture_dev, ref));
+}
 
 /* ---- pattern and checksum: identical to captured's synthetic device ---------------- */
 #define PATTERN_BASE 0x9E3779B97F4A7C15ULL
@@ -545,6 +562,10 @@ static long capture_ioctl(struct file *file, unsigned int cmd, unsigned long arg
 	long ret = 0;
 
 	mutex_lock(&cd->lock);
+	if (cd->dead) {
+		mutex_unlock(&cd->lock);
+		return -ENODEV;
+	}
 	switch (cmd) {
 	case CAPTURE_IOC_INFO: {
 		struct capture_info info = {
@@ -636,9 +657,9 @@ static ssize_t capture_read(struct file *file, char __user *buf, size_t len, lof
 
 		mutex_lock(&cd->lock);
 		r = cd->ring;
-		if (!r) {
+		if (cd->dead || !r) {
 			mutex_unlock(&cd->lock);
-			return -ENXIO;
+			return cd->dead ? -ENODEV : -ENXIO;
 		}
 		while (got < want) {
 			struct capture_completion c;
@@ -666,7 +687,7 @@ static ssize_t capture_read(struct file *file, char __user *buf, size_t len, lof
 			return got * sizeof(struct capture_completion);
 		if (file->f_flags & O_NONBLOCK)
 			return -EAGAIN;
-		err = wait_event_interruptible(cd->readers, atomic_read(&cd->ready) || !READ_ONCE(cd->ring));
+		err = wait_event_interruptible(cd->readers, atomic_read(&cd->ready) || !READ_ONCE(cd->ring) || READ_ONCE(cd->dead));
 		if (err)
 			return err;
 	}
@@ -677,17 +698,30 @@ static __poll_t capture_poll(struct file *file, poll_table *wait)
 	struct capture_dev *cd = file->private_data;
 
 	poll_wait(file, &cd->readers, wait);
+	if (READ_ONCE(cd->dead))
+		return EPOLLHUP | EPOLLERR;
 	return atomic_read(&cd->ready) ? EPOLLIN | EPOLLRDNORM : 0;
 }
 
 static int capture_open(struct inode *inode, struct file *file)
 {
-	struct capture_dev *cd = container_of(inode->i_cdev, struct capture_dev, cdev);
+	struct capture_dev *cd;
+	unsigned int minor = iminor(inode);
 
+	mutex_lock(&capture_table_lock);
+	cd = minor < ARRAY_SIZE(capture_table) ? capture_table[minor] : NULL;
+	if (cd)
+		kref_get(&cd->ref);
+	mutex_unlock(&capture_table_lock);
+	if (!cd)
+		return -ENODEV;
 	mutex_lock(&cd->lock);
-	if (cd->open) {
+	if (cd->open || cd->dead) {
+		int err = cd->dead ? -ENODEV : -EBUSY;   /* one owner: captured */
+
 		mutex_unlock(&cd->lock);
-		return -EBUSY;   /* one owner: captured */
+		kref_put(&cd->ref, capture_dev_free);
+		return err;
 	}
 	cd->open = true;
 	cd->sequence = 0;
@@ -703,10 +737,11 @@ static int capture_release(struct inode *inode, struct file *file)
 	mutex_lock(&cd->lock);
 	engine_stop(cd);
 	if (cd->ring)
-		dev_info(cd->device, "closed: unpinning %lu pages\n", cd->ring->npages);
+		pr_info(DRV ": capture%d closed: unpinning %lu pages\n", cd->index, cd->ring->npages);
 	ring_free(cd);
 	cd->open = false;
 	mutex_unlock(&cd->lock);
+	kref_put(&cd->ref, capture_dev_free);
 	return 0;
 }
 
@@ -732,17 +767,105 @@ static char *capture_devnode(struct device *dev, umode_t *mode)
 	return NULL;
 }
 
+/* A device arrives: /dev/captureN appears (udev "add"). */
+static int capture_probe(struct platform_device *pdev)
+{
+	struct capture_dev *cd;
+	int i = pdev->id, err;
+
+	if (i < 0 || i >= ARRAY_SIZE(capture_table))
+		return -EINVAL;
+	cd = kzalloc(sizeof(*cd), GFP_KERNEL);
+	if (!cd)
+		return -ENOMEM;
+	kref_init(&cd->ref);
+	cd->index = i;
+	mutex_init(&cd->lock);
+	spin_lock_init(&cd->fifo_lock);
+	init_waitqueue_head(&cd->readers);
+	init_waitqueue_head(&cd->engine_wq);
+	cd->cdev = cdev_alloc();
+	if (!cd->cdev) {
+		err = -ENOMEM;
+		goto free;
+	}
+	cd->cdev->ops = &capture_fops;
+	cd->cdev->owner = THIS_MODULE;
+	err = cdev_add(cd->cdev, MKDEV(MAJOR(capture_devt), i), 1);
+	if (err)
+		goto put_cdev;
+	mutex_lock(&capture_table_lock);
+	capture_table[i] = cd;
+	mutex_unlock(&capture_table_lock);
+	cd->device = device_create(capture_class, &pdev->dev, MKDEV(MAJOR(capture_devt), i), cd, "capture%d", i);
+	if (IS_ERR(cd->device)) {
+		err = PTR_ERR(cd->device);
+		goto untable;
+	}
+	platform_set_drvdata(pdev, cd);
+	return 0;
+
+untable:
+	mutex_lock(&capture_table_lock);
+	capture_table[i] = NULL;
+	mutex_unlock(&capture_table_lock);
+	cdev_del(cd->cdev);
+	goto free;
+put_cdev:
+	kobject_put(&cd->cdev->kobj);
+free:
+	kfree(cd);
+	return err;
+}
+
+/* The device goes away, possibly under an open file (unbind, module unload). */
+static int capture_remove(struct platform_device *pdev)
+{
+	struct capture_dev *cd = platform_get_drvdata(pdev);
+
+	mutex_lock(&capture_table_lock);
+	capture_table[cd->index] = NULL;
+	mutex_unlock(&capture_table_lock);
+	mutex_lock(&cd->lock);
+	cd->dead = true;
+	engine_stop(cd);
+	mutex_unlock(&cd->lock);
+	wake_up_interruptible(&cd->readers);
+	device_destroy(capture_class, MKDEV(MAJOR(capture_devt), cd->index));
+	cdev_del(cd->cdev);
+	dev_info(&pdev->dev, "capture%d removed%s\n", cd->index, cd->open ? " while open: the owner gets ENODEV" : "");
+	kref_put(&cd->ref, capture_dev_free);
+	return 0;
+}
+
+static struct platform_driver capture_platform_driver = {
+	.probe = capture_probe,
+	.remove = capture_remove,
+	.driver = { .name = DRV },
+};
+
+static void capture_unregister_devices(void)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(capture_pdevs); i++) {
+		if (capture_pdevs[i])
+			platform_device_unregister(capture_pdevs[i]);
+		capture_pdevs[i] = NULL;
+	}
+}
+
 static int __init capture_init(void)
 {
 	int err, i;
 
-	if (!devices || devices > 8)
+	if (!devices || devices > ARRAY_SIZE(capture_pdevs))
 		return -EINVAL;
 	if (!strcmp(engine, "loopback"))
 		loopback_engine = true;
 	else if (strcmp(engine, "none"))
 		return -EINVAL;
-	err = alloc_chrdev_region(&capture_devt, 0, devices, "capture");
+	err = alloc_chrdev_region(&capture_devt, 0, ARRAY_SIZE(capture_table), "capture");
 	if (err)
 		return err;
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
@@ -755,58 +878,36 @@ static int __init capture_init(void)
 		goto unregion;
 	}
 	capture_class->devnode = capture_devnode;
-	capture_devs = kcalloc(devices, sizeof(*capture_devs), GFP_KERNEL);
-	if (!capture_devs) {
-		err = -ENOMEM;
+	err = platform_driver_register(&capture_platform_driver);
+	if (err)
 		goto unclass;
-	}
 	for (i = 0; i < devices; i++) {
-		struct capture_dev *cd = &capture_devs[i];
-
-		cd->index = i;
-		mutex_init(&cd->lock);
-		spin_lock_init(&cd->fifo_lock);
-		init_waitqueue_head(&cd->readers);
-		init_waitqueue_head(&cd->engine_wq);
-		cdev_init(&cd->cdev, &capture_fops);
-		cd->cdev.owner = THIS_MODULE;
-		err = cdev_add(&cd->cdev, MKDEV(MAJOR(capture_devt), i), 1);
-		if (err)
-			goto undevs;
-		cd->device = device_create(capture_class, NULL, MKDEV(MAJOR(capture_devt), i), cd, "capture%d", i);
-		if (IS_ERR(cd->device)) {
-			err = PTR_ERR(cd->device);
-			cdev_del(&cd->cdev);
-			goto undevs;
+		capture_pdevs[i] = platform_device_register_simple(DRV, i, NULL, 0);
+		if (IS_ERR(capture_pdevs[i])) {
+			err = PTR_ERR(capture_pdevs[i]);
+			capture_pdevs[i] = NULL;
+			goto undevices;
 		}
 	}
 	pr_info(DRV ": %u device(s), engine %s, ABI %d\n", devices, engine, CAPTURE_DMA_ABI_VERSION);
 	return 0;
 
-undevs:
-	while (--i >= 0) {
-		device_destroy(capture_class, MKDEV(MAJOR(capture_devt), i));
-		cdev_del(&capture_devs[i].cdev);
-	}
-	kfree(capture_devs);
+undevices:
+	capture_unregister_devices();
+	platform_driver_unregister(&capture_platform_driver);
 unclass:
 	class_destroy(capture_class);
 unregion:
-	unregister_chrdev_region(capture_devt, devices);
+	unregister_chrdev_region(capture_devt, ARRAY_SIZE(capture_table));
 	return err;
 }
 
 static void __exit capture_exit(void)
 {
-	int i;
-
-	for (i = 0; i < devices; i++) {
-		device_destroy(capture_class, MKDEV(MAJOR(capture_devt), i));
-		cdev_del(&capture_devs[i].cdev);
-	}
-	kfree(capture_devs);
+	capture_unregister_devices();
+	platform_driver_unregister(&capture_platform_driver);
 	class_destroy(capture_class);
-	unregister_chrdev_region(capture_devt, devices);
+	unregister_chrdev_region(capture_devt, ARRAY_SIZE(capture_table));
 }
 
 module_init(capture_init);

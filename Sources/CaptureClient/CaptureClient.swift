@@ -14,6 +14,8 @@ public enum CaptureClientError: Error, CustomStringConvertible, Equatable {
     case daemonGone(String)
     /// The daemon answered with an Error and closed the connection.
     case refused(ErrorCode, String)
+    /// The stream's device went away (unplugged, driver unbound); the daemon goes on.
+    case streamDetached(String)
     /// The daemon sent something this library does not understand.
     case protocolViolation(String)
     case timedOut
@@ -22,6 +24,7 @@ public enum CaptureClientError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .daemonGone(let why): return "captured went away: \(why)"
         case let .refused(code, text): return "captured refused: \(code): \(text)"
+        case .streamDetached(let why): return "stream detached: \(why)"
         case .protocolViolation(let why): return "protocol violation from captured: \(why)"
         case .timedOut: return "timed out waiting for captured"
         }
@@ -263,7 +266,8 @@ public final class CaptureClient: Sendable {
             } else {
                 throw CaptureClientError.refused(code, text)
             }
-        case .goodbye(_, let text):
+        case .goodbye(let reason, let text):
+            if reason == .streamDetached { throw CaptureClientError.streamDetached(text) }
             throw CaptureClientError.daemonGone(text.isEmpty ? "Goodbye" : text)
         case .statusReply:
             break

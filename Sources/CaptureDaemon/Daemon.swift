@@ -24,7 +24,10 @@ public final class Daemon {
     let config: Configuration
     let logger: Logger
     let socketPath: String
-    private var streams: [StreamEngine] = []
+    /// One entry per configured stream, in configuration order; nil while its device is absent.
+    private var streams: [StreamEngine?] = []
+    private var attached: [StreamEngine] { streams.compactMap { $0 } }
+    private var deviceMonitor: DeviceMonitor?
     private var sessions: [UInt32: ClientSession] = [:]
     private var nextClientID: UInt32 = 1
     private let residencyGuard: ResidencyGuard
@@ -47,6 +50,7 @@ public final class Daemon {
         static let timer: UInt64 = 3 << 56
         static let device: UInt64 = 4 << 56
         static let client: UInt64 = 5 << 56
+        static let udev: UInt64 = 6 << 56
         static let kindMask: UInt64 = 0xff << 56
     }
 
@@ -64,10 +68,22 @@ public final class Daemon {
     /// then tells systemd READY=1.
     public func start() throws {
         passed = ServiceManager.passedDescriptors()
-        for (index, s) in config.streams.enumerated() {
-            let engine = try makeStream(s)
-            streams.append(engine)
-            try epoll.add(engine.device.completionDescriptor, events: .readable, token: Token.device | UInt64(index))
+        let (monitor, why) = DeviceMonitor.open()
+        deviceMonitor = monitor
+        if let monitor { try epoll.add(monitor.fd, events: .readable, token: Token.udev) } else if let why {
+            logger.notice("not following udev: \(why); kernel devices must exist at start")
+        }
+        for s in config.streams {
+            if case .kernel(let path) = s.device, access(path, F_OK) != 0, deviceMonitor != nil {
+                // udev will announce it; the stream attaches then.
+                logger.notice("stream \(s.name) waits for \(path)", metadata: ["stream": "\(s.name)"])
+                streams.append(nil)
+                continue
+            }
+            streams.append(try makeStream(s))
+        }
+        for (index, engine) in streams.enumerated() {
+            if let engine { try epoll.add(engine.device.completionDescriptor, events: .readable, token: Token.device | UInt64(index)) }
         }
         // Anything left in the fd store that no stream took back is stale: let it go.
         for (fd, name) in passed where !ServiceManager.isListeningSeqpacket(fd) {
@@ -83,9 +99,9 @@ public final class Daemon {
         try epoll.add(listener!.fd.raw, events: .readable, token: Token.listener)
         try epoll.add(signals.fd.raw, events: .readable, token: Token.signals)
         try epoll.add(timer.fd.raw, events: .readable, token: Token.timer)
-        for engine in streams { try engine.start() }
+        for engine in attached { try engine.start() }
         logger.info("captured \(captureVersion) ready", metadata: [
-            "socket": "\(socketPath)", "streams": "\(streams.map(\.config.name).joined(separator: ","))",
+            "socket": "\(socketPath)", "streams": "\(attached.map(\.config.name).joined(separator: ","))",
             "inherited_socket": "\(listener!.inherited)", "message_id": "\(MessageID.daemonReady)"])
         ServiceManager.notify("READY=1\nSTATUS=\(statusLine())")
     }
@@ -179,8 +195,8 @@ public final class Daemon {
         while running {
             let ready = try epoll.wait(timeoutMilliseconds: 1000)
             // Device completions first: publishing frames is what clients wait for.
-            for (token, _) in ready where token & Token.kindMask == Token.device {
-                try handleDevice(index: Int(token & ~Token.kindMask))
+            for (token, events) in ready where token & Token.kindMask == Token.device {
+                handleDevice(index: Int(token & ~Token.kindMask), events: events)
             }
             for (token, events) in ready {
                 let id = token & ~Token.kindMask
@@ -188,6 +204,7 @@ public final class Daemon {
                 case Token.listener: acceptClients()
                 case Token.signals: handleSignals()
                 case Token.timer: timer.acknowledge(); tick()
+                case Token.udev: handleUdev()
                 case Token.client:
                     if let session = sessions[UInt32(id)] { handleClient(session, events: events) }
                 default: break
@@ -198,14 +215,57 @@ public final class Daemon {
         shutdown()
     }
 
-    private func handleDevice(index: Int) throws {
-        let engine = streams[index]
+    private func handleDevice(index: Int, events: Epoll.Events) {
+        guard index < streams.count, let engine = streams[index] else { return }
         do {
+            if events.contains(.hangup) || events.contains(.error) {
+                throw SystemError("poll(\(engine.device.name))", errno: ENODEV)
+            }
             try engine.handleCompletions(now: monotonicNanoseconds())
         } catch {
-            logger.error("device failed: \(error)", metadata: ["stream": "\(engine.config.name)"])
-            throw error
+            // A device that fails or goes away takes its stream with it, not the daemon.
+            detach(index: index, why: "device \(engine.device.name) failed: \(error)")
         }
+    }
+
+    private func handleUdev() {
+        guard let monitor = deviceMonitor else { return }
+        for (action, node) in monitor.drain() {
+            guard let index = config.streams.firstIndex(where: { $0.device == .kernel(path: node) }) else { continue }
+            switch action {
+            case .remove:
+                if streams[index] != nil { detach(index: index, why: "device \(node) was removed") }
+            case .add:
+                guard streams[index] == nil else { continue }
+                do {
+                    let engine = try makeStream(config.streams[index])
+                    try epoll.add(engine.device.completionDescriptor, events: .readable, token: Token.device | UInt64(index))
+                    streams[index] = engine
+                    try engine.start()
+                } catch {
+                    logger.error("cannot attach \(node): \(error)", metadata: ["stream": "\(config.streams[index].name)"])
+                }
+            }
+        }
+    }
+
+    /// The stream's device is gone: its clients are told and let go, its ring and device fd
+    /// are released (and dropped from the fd store), and the stream waits for the device.
+    private func detach(index: Int, why: String) {
+        guard let engine = streams[index] else { return }
+        let name = engine.config.name
+        for client in engine.clients {
+            _ = try? MessageSocket.send(client.socket, .goodbye(reason: .streamDetached, message: "stream \(name): \(why)"), blocking: false)
+            disconnect(client, why: "stream detached")
+        }
+        epoll.remove(engine.device.completionDescriptor)
+        engine.stop()
+        residencyGuard.unguard(engine.ring)
+        engine.close()
+        ServiceManager.forget(name: "ring-\(name)")
+        ServiceManager.forget(name: "device-\(name)")
+        streams[index] = nil
+        logger.warning("stream detached: \(why)", metadata: ["message_id": "\(MessageID.streamDetached)", "stream": "\(name)"])
     }
 
     private func handleSignals() {
@@ -304,8 +364,11 @@ public final class Daemon {
         switch message {
         case let .hello(streamName, mode, maxLeases):
             guard session.stream == nil else { return fail(session, .badState, "Hello was already sent on this connection") }
-            guard let engine = streams.first(where: { $0.config.name == streamName }) else {
-                return fail(session, .unknownStream, "no stream named \"\(streamName)\"; streams: \(streams.map(\.config.name).joined(separator: ", "))")
+            guard let index = config.streams.firstIndex(where: { $0.name == streamName }) else {
+                return fail(session, .unknownStream, "no stream named \"\(streamName)\"; streams: \(config.streams.map(\.name).joined(separator: ", "))")
+            }
+            guard let engine = streams[index] else {
+                return fail(session, .streamGone, "stream \(streamName) is waiting for its device \(config.streams[index].device.name)")
             }
             session.stream = engine
             session.mode = mode
@@ -405,9 +468,13 @@ public final class Daemon {
         let now = monotonicNanoseconds()
         let leaseTimeout = UInt64(config.leaseTimeoutMilliseconds) * 1_000_000
         let clientTimeout = UInt64(config.clientTimeoutMilliseconds) * 1_000_000
-        for engine in streams { engine.tick(now: now) }
+        for engine in attached { engine.tick(now: now) }
         // The watchdog is fed from the event loop itself: a stuck loop stops feeding it.
         if let interval = watchdogInterval, now - lastWatchdog >= interval / 2 {
+            if lastWatchdog > 0 && now - lastWatchdog > interval * 3 / 4 {
+                logger.warning("event loop stalled for \((now - lastWatchdog) / 1_000_000) ms; the watchdog fires at \(interval / 1_000_000) ms",
+                               metadata: ["message_id": "\(MessageID.watchdogLate)"])
+            }
             ServiceManager.notify("WATCHDOG=1")
             lastWatchdog = now
         }
@@ -437,7 +504,7 @@ public final class Daemon {
 
     func statusReport() -> StatusReport {
         let now = monotonicNanoseconds()
-        let list = streams.map { engine -> StatusReport.Stream in
+        let list = attached.map { engine -> StatusReport.Stream in
             let ring = engine.ring
             let region = residencyGuard.region(for: engine.config.name)
             let guardState: String
@@ -466,15 +533,16 @@ public final class Daemon {
                                       removeEvents: region?.removes.load(ordering: .relaxed) ?? 0),
                 clients: clients)
         }
+        let waiting = zip(config.streams, streams).filter { $0.1 == nil }.map { "\($0.0.name) (\($0.0.device.name))" }
         return StatusReport(daemonPID: getpid(), version: captureVersion, uptimeSeconds: Double(now - startedAt) / 1e9,
-                            clients: sessions.count, streams: list)
+                            clients: sessions.count, streams: list, waitingForDevices: waiting)
     }
 
     // MARK: shutdown
 
     /// One line for `systemctl status`: per stream rate, clients and drops.
     func statusLine() -> String {
-        let parts = streams.map { e in
+        let parts = attached.map { e in
             "\(e.config.name) \(String(format: "%.1f", e.measuredRate)) frames/s, \(e.clients.count) client(s), \(e.deviceDrops + e.clientDrops) dropped"
         }
         return parts.joined(separator: "; ")
@@ -487,12 +555,12 @@ public final class Daemon {
             _ = try? MessageSocket.send(session.socket, .goodbye(reason: .shuttingDown, message: "captured is stopping"), blocking: false)
             disconnect(session, why: "daemon stopping")
         }
-        for engine in streams {
+        for engine in attached {
             engine.stop()
             residencyGuard.unguard(engine.ring)
         }
         residencyGuard.close()
-        for engine in streams { engine.close() }
+        for engine in attached { engine.close() }
         listener?.close()
         logger.info("captured stopped")
     }

@@ -103,11 +103,14 @@ public struct StatusReport: Codable, Sendable {
     public var uptimeSeconds: Double
     public var clients: Int
     public var streams: [Stream]
-    public init(daemonPID: Int32, version: String, uptimeSeconds: Double, clients: Int, streams: [Stream]) {
+    /// Configured kernel streams whose device is absent ("cam0 (/dev/capture0)").
+    public var waitingForDevices: [String]
+    public init(daemonPID: Int32, version: String, uptimeSeconds: Double, clients: Int, streams: [Stream], waitingForDevices: [String]) {
         self.daemonPID = daemonPID
         self.version = version
         self.uptimeSeconds = uptimeSeconds
         self.clients = clients
         self.streams = streams
+        self.waitingForDevices = waitingForDevices
     }
 }

@@ -45,6 +45,7 @@ struct Status: ParsableCommand {
             return
         }
         print("captured \(report.version), pid \(report.daemonPID), up \(String(format: "%.1f", report.uptimeSeconds)) s, \(report.clients) connection(s)")
+        for w in report.waitingForDevices { print("stream \(w): waiting for its device") }
         for s in report.streams {
             let rate = s.frameRate == 0 ? "as fast as possible" : "\(formatNumber(s.frameRate))/s"
             print("stream \(s.name): \(s.device), \(s.payload) payload, \(s.frameBytes)-byte frames at \(rate) (measured \(String(format: "%.1f", s.measuredRate))/s)")
