@@ -34,6 +34,21 @@ public struct DeviceCompletion: Sendable, Equatable {
         p.storeBytes(of: UInt32(0), toByteOffset: 36, as: UInt32.self)
     }
 
+    /// Reads every whole record waiting on a non-blocking descriptor (a /dev/captureN fd, or
+    /// the synthetic device's pipe): read(2) until it would block or comes up short.
+    public static func drain(_ fd: FileDescriptor) throws -> [DeviceCompletion] {
+        var result: [DeviceCompletion] = []
+        var buffer = [UInt8](repeating: 0, count: recordBytes * 256)
+        while true {
+            guard let n = try buffer.withUnsafeMutableBytes({ try fd.read(into: $0) }), n > 0 else { break }
+            buffer.withUnsafeBytes { raw in
+                for i in 0..<(n / recordBytes) { result.append(DeviceCompletion(decoding: raw.baseAddress! + i * recordBytes)) }
+            }
+            if n < buffer.count { break }
+        }
+        return result
+    }
+
     public init(decoding p: UnsafeRawPointer) {
         slot = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
         flags = FrameFlags(rawValue: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))

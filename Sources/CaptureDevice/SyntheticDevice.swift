@@ -80,20 +80,7 @@ public final class SyntheticDevice: CaptureDevice {
 
     public var completionDescriptor: Int32 { completionRead.raw }
 
-    public func readCompletions() throws -> [DeviceCompletion] {
-        var result: [DeviceCompletion] = []
-        var buffer = [UInt8](repeating: 0, count: DeviceCompletion.recordBytes * 256)
-        while true {
-            guard let n = try buffer.withUnsafeMutableBytes({ try completionRead.read(into: $0) }), n > 0 else { break }
-            buffer.withUnsafeBytes { raw in
-                for i in 0..<(n / DeviceCompletion.recordBytes) {
-                    result.append(DeviceCompletion(decoding: raw.baseAddress! + i * DeviceCompletion.recordBytes))
-                }
-            }
-            if n < buffer.count { break }
-        }
-        return result
-    }
+    public func readCompletions() throws -> [DeviceCompletion] { try DeviceCompletion.drain(completionRead) }
 
     public func start() throws {
         guard !started else { return }
