@@ -19,6 +19,8 @@ vmstat_value() { awk -v k="$1" '$1 == k {print $2}' /proc/vmstat; }
 json_field() {   # json_field FILE KEY: the first numeric value of "KEY" in a JSON document
   grep -o "\"$2\" *: *[0-9]*" "$1" | head -1 | grep -o '[0-9]*$'
 }
+# Pins are counted system-wide; other users (direct I/O) hold some for an instant.
+pins_balanced() { [ "$(vmstat_value nr_foll_pin_acquired)" = "$(vmstat_value nr_foll_pin_released)" ]; }
 dmesg_clean() {
   ! dmesg | grep -E "BUG:|Bad page state|WARNING:|Oops|general protection|Call Trace|page dumped" >/dev/null
 }
