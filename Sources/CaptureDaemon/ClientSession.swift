@@ -27,6 +27,8 @@ final class ClientSession {
     var blockedSince: UInt64?
     var watchingWritable = false
     var closing = false
+    /// A Goodbye is queued; the connection closes once it is sent (or after a second).
+    var goodbyeSince: UInt64?
 
     var delivered: UInt64 = 0
     var dropped: UInt64 = 0

@@ -255,8 +255,7 @@ public final class Daemon {
         guard let engine = streams[index] else { return }
         let name = engine.config.name
         for client in engine.clients {
-            _ = try? MessageSocket.send(client.socket, .goodbye(reason: .streamDetached, message: "stream \(name): \(why)"), blocking: false)
-            disconnect(client, why: "stream detached")
+            sayGoodbye(client, .streamDetached, "stream \(name): \(why)")
         }
         epoll.remove(engine.device.completionDescriptor)
         engine.stop()
@@ -332,6 +331,15 @@ public final class Daemon {
     private func handleClient(_ session: ClientSession, events: Epoll.Events) {
         if events.contains(.writable) { flush(session) }
         guard !session.closing else { return }
+        if session.goodbyeSince != nil {
+            // Said goodbye: whatever the client still sends is read and dropped, so level-
+            // triggered epoll does not spin and the close does not reset the connection.
+            for _ in 0..<64 {
+                guard case .message(_, let fds)? = try? MessageSocket.receive(session.socket, blocking: false) else { break }
+                closeAll(fds)
+            }
+            return
+        }
         // Bounded: a client flooding us cannot starve the device or the others.
         for _ in 0..<64 {
             let incoming: MessageSocket.Incoming
@@ -443,8 +451,29 @@ public final class Daemon {
         }
     }
 
+    /// Ends a session with a Goodbye the client will see: what was still queued for it is
+    /// dropped, the Goodbye goes out as soon as the client's socket has room (a SOCK_SEQPACKET
+    /// receiver queues at most net.unix.max_dgram_qlen messages), then the connection closes.
+    private func sayGoodbye(_ session: ClientSession, _ reason: GoodbyeReason, _ text: String) {
+        guard !session.closing, session.goodbyeSince == nil else { return }
+        let held = session.leases.count
+        if let engine = session.stream {
+            engine.detach(session)
+            logger.info("client disconnected: \(text)", metadata: [
+                "message_id": "\(MessageID.clientDisconnected)", "stream": "\(engine.config.name)", "client": "\(session.id)",
+                "pid": "\(session.peer.pid)", "uid": "\(session.peer.uid)", "leases_returned": "\(held)"])
+        }
+        session.stream = nil
+        session.outbox.removeAll()
+        session.outbox.append(.goodbye(reason: reason, message: text))
+        session.goodbyeSince = monotonicNanoseconds()
+        flush(session)
+    }
+
     private func flush(_ session: ClientSession) {
         switch session.flush(now: monotonicNanoseconds()) {
+        case .drained where session.goodbyeSince != nil:
+            disconnect(session, why: "goodbye delivered")
         case .drained:
             if session.watchingWritable {
                 session.watchingWritable = false
@@ -483,6 +512,10 @@ public final class Daemon {
             lastStatus = now
         }
         for session in Array(sessions.values) {
+            if let since = session.goodbyeSince, now - since > 1_000_000_000 {
+                disconnect(session, why: "goodbye not read within a second")
+                continue
+            }
             if let since = session.blockedSince, now - since > clientTimeout {
                 logger.warning("client evicted: it has not read its socket for \(config.clientTimeoutMilliseconds) ms", metadata: [
                     "message_id": "\(MessageID.clientEvicted)", "client": "\(session.id)", "pid": "\(session.peer.pid)", "uid": "\(session.peer.uid)"])
