@@ -217,10 +217,11 @@ public final class Daemon {
 
     private func handleDevice(index: Int, events: Epoll.Events) {
         guard index < streams.count, let engine = streams[index] else { return }
+        if events.contains(.hangup) || events.contains(.error) {
+            // The driver reports POLLHUP when its device is removed (unplug, unbind).
+            return detach(index: index, why: "device \(engine.device.name) was removed")
+        }
         do {
-            if events.contains(.hangup) || events.contains(.error) {
-                throw SystemError("poll(\(engine.device.name))", errno: ENODEV)
-            }
             try engine.handleCompletions(now: monotonicNanoseconds())
         } catch {
             // A device that fails or goes away takes its stream with it, not the daemon.
