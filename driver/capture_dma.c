@@ -30,7 +30,10 @@
 #include <linux/magic.h>
 #include <linux/mm.h>
 #include <linux/kref.h>
+#include <linux/dma-mapping.h>
+#include <linux/io.h>
 #include <linux/module.h>
+#include <linux/pci.h>
 #include <linux/platform_device.h>
 #include <linux/poll.h>
 #include <linux/scatterlist.h>
@@ -69,7 +72,7 @@ MODULE_PARM_DESC(devices, "number of /dev/captureN devices (1-8)");
 
 static char *engine = "loopback";
 module_param(engine, charp, 0444);
-MODULE_PARM_DESC(engine, "what fills the slots: loopback (a kernel thread) or none");
+MODULE_PARM_DESC(engine, "what fills the slots: loopback (a kernel thread), edu (QEMU's edu PCI device, by real DMA) or none");
 
 enum slot_state {
 	SLOT_OWNED = CAPTURE_SLOT_OWNED,
@@ -115,6 +118,29 @@ struct capture_dev {
 static dev_t capture_devt;
 static struct class *capture_class;
 static bool loopback_engine;
+static bool edu_engine;
+
+/* QEMU's edu device: one DMA of at most 4 KiB into or out of its own buffer per command,
+ * 28-bit DMA addresses, so frames above 256 MiB bounce through swiotlb. */
+#define EDU_DMA_SRC 0x80
+#define EDU_DMA_DST 0x88
+#define EDU_DMA_CNT 0x90
+#define EDU_DMA_CMD 0x98
+#define EDU_DMA_RUN 0x1
+#define EDU_DMA_TO_RAM 0x2
+#define EDU_BUFFER 0x40000
+#define EDU_BUFFER_BYTES 4096
+
+struct capture_edu {
+	struct pci_dev *pdev;
+	void __iomem *mmio;
+	u8 *staging;                   /* coherent, below the 28-bit mask */
+	dma_addr_t staging_dma;
+	u64 transfers;
+	u64 frames;
+	u64 bounced_frames;            /* frames with a page edu cannot address: swiotlb carried them */
+};
+static struct capture_edu *edu;
 /* minor -> bound device; open() looks up here under capture_table_lock */
 static struct capture_dev *capture_table[8];
 static DEFINE_MUTEX(capture_table_lock);
@@ -208,6 +234,90 @@ static void desc_publish(struct capture_ring *r, const struct capture_completion
 	kunmap_local(d);
 }
 
+static u32 frame_crc(struct capture_ring *r, u32 slot)
+{
+	unsigned long p = (r->slots_offset + (u64)slot * r->slot_stride) >> PAGE_SHIFT;
+	u64 remaining = r->frame_bytes;
+	u32 crc = ~0U;
+
+	for (; remaining > 0; p++) {
+		size_t n = min_t(u64, remaining, PAGE_SIZE);
+		u8 *va = kmap_local_page(r->pages[p]);
+
+		crc = crc32_le(crc, va, n);
+		kunmap_local(va);
+		remaining -= n;
+	}
+	return ~crc;
+}
+
+static int edu_dma(u64 src, u64 dst, u32 count, bool to_ram)
+{
+	int i;
+
+	writeq(src, edu->mmio + EDU_DMA_SRC);
+	writeq(dst, edu->mmio + EDU_DMA_DST);
+	writeq(count, edu->mmio + EDU_DMA_CNT);
+	writeq(EDU_DMA_RUN | (to_ram ? EDU_DMA_TO_RAM : 0), edu->mmio + EDU_DMA_CMD);
+	for (i = 0; i < 400; i++) {          /* edu completes a command 100 ms later */
+		if (!(readq(edu->mmio + EDU_DMA_CMD) & EDU_DMA_RUN)) {
+			edu->transfers++;
+			return 0;
+		}
+		msleep(5);
+	}
+	return -ETIMEDOUT;
+}
+
+/* The frame arrives by real DMA: the pattern of each 4 KiB chunk is staged, copied into edu's
+ * buffer, and written by edu to the slot's DMA address (the slot's sg table, mapped with
+ * dma_map_sgtable; swiotlb bounces what edu cannot address). Returns the CRC of what landed. */
+static int edu_fill(struct capture_ring *r, u32 slot, u64 seq, u32 *crc)
+{
+	struct sg_table *sgt = &r->sgts[slot];
+	struct device *dev = &edu->pdev->dev;
+	struct scatterlist *sg;
+	u64 offset = 0, base = seq * PATTERN_BASE;
+	int i, err;
+
+	for_each_sgtable_sg(sgt, sg, i) {
+		if (sg_phys(sg) + sg->length - 1 > DMA_BIT_MASK(28)) {
+			edu->bounced_frames++;
+			break;
+		}
+	}
+	edu->frames++;
+	err = dma_map_sgtable(dev, sgt, DMA_FROM_DEVICE, 0);
+	if (err)
+		return err;
+	for_each_sgtable_dma_sg(sgt, sg, i) {
+		dma_addr_t addr = sg_dma_address(sg);
+		u32 len = sg_dma_len(sg);
+
+		while (len && !err) {
+			u32 n = min_t(u32, len, EDU_BUFFER_BYTES), k;
+
+			for (k = 0; k < n; k += 8) {   /* offset is a multiple of 8: slots are page-aligned */
+				__le64 v = cpu_to_le64(base + ((offset + k) / 8) * PATTERN_STEP);
+
+				memcpy(edu->staging + k, &v, min_t(u32, 8, n - k));
+			}
+			err = edu_dma(edu->staging_dma, EDU_BUFFER, n, false);
+			if (!err)
+				err = edu_dma(EDU_BUFFER, addr, n, true);
+			addr += n;
+			len -= n;
+			offset += n;
+		}
+		if (err)
+			break;
+	}
+	dma_unmap_sgtable(dev, sgt, DMA_FROM_DEVICE, 0);
+	if (!err)
+		*crc = frame_crc(r, slot);
+	return err;
+}
+
 static bool pop_queued(struct capture_dev *cd, u32 *slot)
 {
 	struct capture_ring *r = cd->ring;
@@ -286,8 +396,18 @@ static int loopback_thread(void *data)
 		c.slot = slot;
 		c.bytes = r->frame_bytes;
 		c.sequence = cd->sequence;
-		c.checksum = loopback_fill(cd, r, slot, cd->sequence);
-		c.flags = cd->payload == CAPTURE_PAYLOAD_PATTERN ? CAPTURE_FRAME_CHECKSUM : 0;
+		if (edu_engine) {
+			/* edu always writes the pattern: a header-only frame would not exercise DMA. */
+			if (edu_fill(r, slot, cd->sequence, &c.checksum)) {
+				atomic64_inc(&cd->errors);
+				c.flags = CAPTURE_FRAME_DEVICE_ERROR;
+			} else {
+				c.flags = CAPTURE_FRAME_CHECKSUM;
+			}
+		} else {
+			c.checksum = loopback_fill(cd, r, slot, cd->sequence);
+			c.flags = cd->payload == CAPTURE_PAYLOAD_PATTERN ? CAPTURE_FRAME_CHECKSUM : 0;
+		}
 		c.timestamp_ns = ktime_get_ns();
 		desc_publish(r, &c);
 		push_completion(cd, &c);
@@ -346,6 +466,9 @@ static void engine_stop(struct capture_dev *cd)
 	if (cd->thread) {
 		kthread_stop(cd->thread);
 		cd->thread = NULL;
+		if (edu_engine && edu)
+			dev_info(&edu->pdev->dev, "edu: %llu DMA transfers, %llu frames, %llu of them through swiotlb bounce buffers\n",
+				 edu->transfers, edu->frames, edu->bounced_frames);
 	}
 }
 
@@ -541,7 +664,7 @@ static int do_start(struct capture_dev *cd, struct capture_start __user *arg)
 		return -EBUSY;
 	if (req.payload != CAPTURE_PAYLOAD_PATTERN && req.payload != CAPTURE_PAYLOAD_HEADER)
 		return -EINVAL;
-	if (!loopback_engine)
+	if (!loopback_engine && !edu_engine)
 		return 0;   /* nothing to run: real hardware would start here */
 	cd->rate_mhz = req.frame_rate_mhz;
 	cd->payload = req.payload;
@@ -571,10 +694,10 @@ static long capture_ioctl(struct file *file, unsigned int cmd, unsigned long arg
 		struct capture_info info = {
 			.abi_version = CAPTURE_DMA_ABI_VERSION,
 			.max_slots = CAPTURE_DMA_MAX_SLOTS,
-			.engine = loopback_engine ? CAPTURE_ENGINE_LOOPBACK : CAPTURE_ENGINE_NONE,
+			.engine = edu_engine ? CAPTURE_ENGINE_EDU : loopback_engine ? CAPTURE_ENGINE_LOOPBACK : CAPTURE_ENGINE_NONE,
 			.max_ring_bytes = 1ULL << 40,
 		};
-		strscpy(info.engine_name, loopback_engine ? "loopback" : "none", sizeof(info.engine_name));
+		strscpy(info.engine_name, engine, sizeof(info.engine_name));
 		if (copy_to_user(uarg, &info, sizeof(info)))
 			ret = -EFAULT;
 		break;
@@ -838,6 +961,54 @@ static int capture_remove(struct platform_device *pdev)
 	return 0;
 }
 
+static int capture_edu_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct capture_edu *e;
+	int err;
+
+	if (edu)
+		return -EBUSY;
+	err = pcim_enable_device(pdev);
+	if (err)
+		return err;
+	err = pcim_iomap_regions(pdev, BIT(0), DRV);
+	if (err)
+		return err;
+	pci_set_master(pdev);
+	err = dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(28));
+	if (err)
+		return err;
+	e = devm_kzalloc(&pdev->dev, sizeof(*e), GFP_KERNEL);
+	if (!e)
+		return -ENOMEM;
+	e->pdev = pdev;
+	e->mmio = pcim_iomap_table(pdev)[0];
+	e->staging = dmam_alloc_coherent(&pdev->dev, EDU_BUFFER_BYTES, &e->staging_dma, GFP_KERNEL);
+	if (!e->staging)
+		return -ENOMEM;
+	edu = e;
+	dev_info(&pdev->dev, "edu DMA engine: 28-bit DMA mask, staging at %pad\n", &e->staging_dma);
+	return 0;
+}
+
+static void capture_edu_remove(struct pci_dev *pdev)
+{
+	if (edu && edu->pdev == pdev)
+		edu = NULL;
+}
+
+static const struct pci_device_id capture_edu_ids[] = {
+	{ PCI_DEVICE(0x1234, 0x11e8) },
+	{ }
+};
+
+static struct pci_driver capture_edu_driver = {
+	.name = DRV "_edu",
+	.id_table = capture_edu_ids,
+	.probe = capture_edu_probe,
+	.remove = capture_edu_remove,
+};
+
 static struct platform_driver capture_platform_driver = {
 	.probe = capture_probe,
 	.remove = capture_remove,
@@ -863,11 +1034,23 @@ static int __init capture_init(void)
 		return -EINVAL;
 	if (!strcmp(engine, "loopback"))
 		loopback_engine = true;
+	else if (!strcmp(engine, "edu"))
+		edu_engine = true;
 	else if (strcmp(engine, "none"))
 		return -EINVAL;
+	if (edu_engine) {
+		err = pci_register_driver(&capture_edu_driver);
+		if (err)
+			return err;
+		if (!edu) {
+			pr_err(DRV ": engine=edu but no QEMU edu device (1234:11e8) was found\n");
+			pci_unregister_driver(&capture_edu_driver);
+			return -ENODEV;
+		}
+	}
 	err = alloc_chrdev_region(&capture_devt, 0, ARRAY_SIZE(capture_table), "capture");
 	if (err)
-		return err;
+		goto unedu;
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
 	capture_class = class_create("capture");
 #else
@@ -899,6 +1082,9 @@ unclass:
 	class_destroy(capture_class);
 unregion:
 	unregister_chrdev_region(capture_devt, ARRAY_SIZE(capture_table));
+unedu:
+	if (edu_engine)
+		pci_unregister_driver(&capture_edu_driver);
 	return err;
 }
 
@@ -908,6 +1094,8 @@ static void __exit capture_exit(void)
 	platform_driver_unregister(&capture_platform_driver);
 	class_destroy(capture_class);
 	unregister_chrdev_region(capture_devt, ARRAY_SIZE(capture_table));
+	if (edu_engine)
+		pci_unregister_driver(&capture_edu_driver);
 }
 
 module_init(capture_init);

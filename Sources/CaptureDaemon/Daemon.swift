@@ -319,7 +319,17 @@ public final class Daemon {
 
     private func refuse(_ socket: FileDescriptor, _ code: ErrorCode, _ text: String) {
         _ = try? MessageSocket.send(socket, .error(code: code, message: text), blocking: false)
+        discardInput(socket)
         socket.close()
+    }
+
+    /// Reads and drops what a peer already sent, so closing does not reset the connection
+    /// (a reset is reported to the peer before the message we sent it last).
+    private func discardInput(_ socket: FileDescriptor) {
+        for _ in 0..<64 {
+            guard case .message(_, let fds)? = try? MessageSocket.receive(socket, blocking: false) else { break }
+            closeAll(fds)
+        }
     }
 
     private func isAllowed(_ peer: PeerCredentials) -> Bool {
@@ -335,10 +345,7 @@ public final class Daemon {
         if session.goodbyeSince != nil {
             // Said goodbye: whatever the client still sends is read and dropped, so level-
             // triggered epoll does not spin and the close does not reset the connection.
-            for _ in 0..<64 {
-                guard case .message(_, let fds)? = try? MessageSocket.receive(session.socket, blocking: false) else { break }
-                closeAll(fds)
-            }
+            discardInput(session.socket)
             return
         }
         // Bounded: a client flooding us cannot starve the device or the others.
@@ -433,6 +440,7 @@ public final class Daemon {
     private func fail(_ session: ClientSession, _ code: ErrorCode, _ text: String) {
         logger.warning("client error: \(code): \(text)", metadata: ["client": "\(session.id)", "pid": "\(session.peer.pid)", "uid": "\(session.peer.uid)"])
         _ = try? MessageSocket.send(session.socket, .error(code: code, message: text), blocking: false)
+        discardInput(session.socket)
         disconnect(session, why: "protocol error")
     }
 

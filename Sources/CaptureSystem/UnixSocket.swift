@@ -124,7 +124,13 @@ public enum UnixSocket {
             if n < 0 {
                 if errno == EINTR { continue }
                 if errno == EAGAIN || errno == EWOULDBLOCK { return .wouldBlock }
-                if errno == ECONNRESET { return .closed }
+                if errno == ECONNRESET {
+                    // The peer closed with our messages unread. The kernel reports that error
+                    // before any message the peer sent first (an Error, a Goodbye), and clears
+                    // it: one more non-blocking read collects such a last message.
+                    if case .message(let last) = try receive(fd, capacity: capacity, blocking: false) { return .message(last) }
+                    return .closed
+                }
                 throw SystemError("recvmsg")
             }
             let received = Array(fds[0..<Int(nfds)])

@@ -31,6 +31,7 @@
 /* Engines: what fills the slots. */
 #define CAPTURE_ENGINE_NONE     0   /* real hardware would be here */
 #define CAPTURE_ENGINE_LOOPBACK 1   /* a kernel thread writes frames through the pinned pages */
+#define CAPTURE_ENGINE_EDU      2   /* QEMU's edu PCI device writes them by DMA (dma_map_sgtable) */
 
 /* Payload the loopback engine writes (same as the ring header's payload format). */
 #define CAPTURE_PAYLOAD_PATTERN 1
