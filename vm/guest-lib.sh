@@ -21,6 +21,7 @@ json_field() {   # json_field FILE KEY: the first numeric value of "KEY" in a JS
 }
 # Pins are counted system-wide; other users (direct I/O) hold some for an instant.
 pins_balanced() { [ "$(vmstat_value nr_foll_pin_acquired)" = "$(vmstat_value nr_foll_pin_released)" ]; }
+dmesg_has() { dmesg > /tmp/dmesg.now; grep -q "$1" /tmp/dmesg.now; }
 dmesg_clean() {
   ! dmesg | grep -E "BUG:|Bad page state|WARNING:|Oops|general protection|Call Trace|page dumped" >/dev/null
 }
