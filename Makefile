@@ -65,7 +65,7 @@ install-files:
 	  command -v systemd-sysusers >/dev/null && systemd-sysusers $(PREFIX)/lib/sysusers.d/capture.conf || true; \
 	  command -v systemd-tmpfiles >/dev/null && systemd-tmpfiles --create $(PREFIX)/lib/tmpfiles.d/capture.conf || true; \
 	  [ -d /run/systemd/system ] && systemctl daemon-reload || true; \
-	  command -v udevadm >/dev/null && udevadm control --reload 2>/dev/null || true; \
+	  [ -d /run/systemd/system ] && systemctl try-restart systemd-udevd 2>/dev/null || true; \
 	fi
 
 # Removes what install put in place; the configuration in /etc/capture is kept.

@@ -12,7 +12,10 @@ cp -a /opt/capture/install/. /
 systemd-sysusers
 systemd-tmpfiles --create
 systemctl daemon-reload
-udevadm control --reload
+# udevd resolves GROUP= names when it loads rules; on a fresh system the group was just created,
+# and a reload did not pick it up in one run, so restart udevd (as a package's postinst would).
+systemctl restart systemd-udevd
+udevadm settle
 check "sysusers created user and group capture" id capture
 cat > /etc/capture/capture.toml <<'TOML'
 [stream.cam0]
