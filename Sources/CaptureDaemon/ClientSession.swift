@@ -13,7 +13,6 @@ final class ClientSession {
     let id: UInt32
     let socket: FileDescriptor
     let peer: PeerCredentials
-    let connectedAt: UInt64
 
     /// Set by Hello.
     var stream: StreamEngine?
@@ -35,11 +34,10 @@ final class ClientSession {
     var revoked: UInt64 = 0
     var lastNotified: UInt64 = 0
 
-    init(id: UInt32, socket: FileDescriptor, peer: PeerCredentials, now: UInt64) {
+    init(id: UInt32, socket: FileDescriptor, peer: PeerCredentials) {
         self.id = id
         self.socket = socket
         self.peer = peer
-        connectedAt = now
     }
 
     var logMetadata: String { "client=\(id) pid=\(peer.pid) uid=\(peer.uid)" }

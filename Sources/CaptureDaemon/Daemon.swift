@@ -305,7 +305,7 @@ public final class Daemon {
             }
             let id = nextClientID
             nextClientID &+= 1
-            let session = ClientSession(id: id, socket: socket, peer: peer, now: monotonicNanoseconds())
+            let session = ClientSession(id: id, socket: socket, peer: peer)
             do {
                 try epoll.add(socket.raw, events: .readable, token: Token.client | UInt64(id))
             } catch {

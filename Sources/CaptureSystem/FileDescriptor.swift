@@ -22,9 +22,6 @@ public final class FileDescriptor: Sendable, CustomStringConvertible {
         if fd >= 0 { _ = Glibc.close(fd) }
     }
 
-    /// Gives up ownership without closing (for handing the fd to another owner).
-    public func release() -> Int32 { state.exchange(-1, ordering: .acquiringAndReleasing) }
-
     deinit { close() }
 
     public var description: String { "fd \(raw)" }

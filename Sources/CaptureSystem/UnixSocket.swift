@@ -22,14 +22,6 @@ public enum UnixSocket {
         return FileDescriptor(owning: fd)
     }
 
-    /// socketpair(AF_UNIX, SOCK_SEQPACKET).
-    public static func seqpacketPair() throws -> (FileDescriptor, FileDescriptor) {
-        var fds: [Int32] = [-1, -1]
-        let type = Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-        if socketpair(AF_UNIX, type, 0, &fds) != 0 { throw SystemError("socketpair(AF_UNIX, SOCK_SEQPACKET)") }
-        return (FileDescriptor(owning: fds[0]), FileDescriptor(owning: fds[1]))
-    }
-
     /// bind(2) to `path` and listen(2).
     public static func bindAndListen(_ fd: FileDescriptor, path: String, backlog: Int32 = 128) throws {
         if capture_unix_bind(fd.raw, path) != 0 {
