@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         // C: constants, packed and union structs Swift cannot import, atomics on shared memory.
@@ -32,7 +33,8 @@ let package = Package(
         // The wire protocol over SOCK_SEQPACKET.
         .target(name: "CaptureProtocol", dependencies: ["CaptureSystem"]),
         // Device backends: the contract, the synthetic device and the kernel char device.
-        .target(name: "CaptureDevice", dependencies: ["CaptureRing", "CaptureSystem", "CCaptureShim", "CCaptureUAPI"]),
+        .target(name: "CaptureDevice", dependencies: ["CaptureRing", "CaptureSystem", "CCaptureShim", "CCaptureUAPI",
+                                                   .product(name: "DequeModule", package: "swift-collections")]),
         // capture.toml: a TOML reader that keeps line numbers, and the typed configuration.
         .target(name: "CaptureConfig", dependencies: []),
         // The daemon: event loop, streams, client sessions, residency guard, logging.
@@ -53,6 +55,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // A misbehaving client for the service tests (holds leases, never reads, sends garbage).
+        // `make bench`: capture against GStreamer's shm transport, a socket copy and the machine.
+        .target(name: "CCaptureBench", path: "Benchmarks/CCaptureBench", cSettings: optimisedC),
+        .executableTarget(name: "capture-bench", dependencies: [
+            "CaptureClient", "CaptureProtocol", "CaptureRing", "CaptureSystem", "CCaptureShim", "CCaptureBench",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ], path: "Benchmarks/capture-bench"),
         .executableTarget(name: "capture-testclient", dependencies: ["CaptureClient", "CaptureProtocol", "CaptureSystem", "CaptureRing", "CCaptureShim", "CCaptureUAPI"],
                           path: "Tests/capture-testclient"),
         .testTarget(name: "CaptureRingTests", dependencies: ["CaptureRing", "CaptureSystem", "CaptureDevice"]),

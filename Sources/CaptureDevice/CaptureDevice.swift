@@ -24,18 +24,7 @@ public struct DeviceCompletion: Sendable, Equatable {
         self.checksum = checksum
     }
 
-    public func encode(into p: UnsafeMutableRawPointer) {
-        p.storeBytes(of: slot.littleEndian, toByteOffset: 0, as: UInt32.self)
-        p.storeBytes(of: flags.rawValue.littleEndian, toByteOffset: 4, as: UInt32.self)
-        p.storeBytes(of: bytes.littleEndian, toByteOffset: 8, as: UInt64.self)
-        p.storeBytes(of: sequence.littleEndian, toByteOffset: 16, as: UInt64.self)
-        p.storeBytes(of: timestampNanoseconds.littleEndian, toByteOffset: 24, as: UInt64.self)
-        p.storeBytes(of: checksum.littleEndian, toByteOffset: 32, as: UInt32.self)
-        p.storeBytes(of: UInt32(0), toByteOffset: 36, as: UInt32.self)
-    }
-
-    /// Reads every whole record waiting on a non-blocking descriptor (a /dev/captureN fd, or
-    /// the synthetic device's pipe): read(2) until it would block or comes up short.
+    /// Reads every whole record waiting on a non-blocking descriptor (a /dev/captureN fd): read(2) until it would block or comes up short.
     public static func drain(_ fd: FileDescriptor) throws -> [DeviceCompletion] {
         var result: [DeviceCompletion] = []
         var buffer = [UInt8](repeating: 0, count: recordBytes * 256)

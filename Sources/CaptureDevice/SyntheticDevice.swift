@@ -4,12 +4,15 @@ import Glibc
 import CaptureRing
 import CaptureSystem
 import CCaptureShim
+import DequeModule
 import Foundation
 import Synchronization
 
 /// A device made of a thread: it fills queued slots through its own writable mapping of the
 /// ring — as DMA would — at a fixed frame rate (or as fast as slots come back), and reports
-/// completions through a pipe the daemon polls, exactly like /dev/captureN's read(2).
+/// completions the way /dev/captureN does: a queue the daemon drains, behind a descriptor that
+/// polls readable. The doorbell (an eventfd) rings only when the queue turns non-empty, so a
+/// busy device costs one write(2) per batch the daemon takes, not one per frame.
 public final class SyntheticDevice: CaptureDevice {
     public struct Settings: Sendable {
         public var frameBytes: Int
@@ -26,37 +29,35 @@ public final class SyntheticDevice: CaptureDevice {
     public let name = "synthetic"
     public let settings: Settings
     private let shared: Shared
-    private let completionRead: FileDescriptor
     private var started = false
 
     /// State the producer thread and the daemon thread share; every field is itself Sendable.
     private final class Shared: Sendable {
-        let queued = Mutex<[UInt32]>([])
+        let queued = Mutex<Deque<UInt32>>([])
+        /// Set while the producer waits for a slot (full-speed mode), so queue() wakes it only then.
+        let idle = Atomic<Bool>(false)
         let wake: EventCounter
         let finished: EventCounter
         let running = Atomic<Bool>(false)
         let frames = Atomic<UInt64>(0)
         let overruns = Atomic<UInt64>(0)
         let errors = Atomic<UInt64>(0)
-        let completionWrite: FileDescriptor
+        /// Completions not yet read by the daemon, and the doorbell that says there are some.
+        let completions = Mutex<[DeviceCompletion]>([])
+        let doorbell: EventCounter
+        let closed = Atomic<Bool>(false)
         let target = Mutex<(mapping: Mapping, geometry: RingGeometry)?>(nil)
 
-        init(completionWrite: FileDescriptor) throws {
+        init() throws {
             wake = try EventCounter()
             finished = try EventCounter()
-            self.completionWrite = completionWrite
+            doorbell = try EventCounter()
         }
     }
 
-    /// pipe2(O_CLOEXEC) for completions; the read end is non-blocking for the event loop.
     public init(settings: Settings) throws {
-        var fds: [Int32] = [-1, -1]
-        if capture_pipe(&fds) != 0 { throw SystemError("pipe2") }
-        completionRead = FileDescriptor(owning: fds[0])
-        let write = FileDescriptor(owning: fds[1])
-        try completionRead.setNonBlocking()
         self.settings = settings
-        shared = try Shared(completionWrite: write)
+        shared = try Shared()
     }
 
     /// Maps the ring read-write a second time: the device's own view, made before sealing.
@@ -75,12 +76,21 @@ public final class SyntheticDevice: CaptureDevice {
         for s in slots where Int(s) >= geometry.slotCount { throw DeviceError.invalidSlot(s) }
         for s in slots { SlotDescriptor(base: mapping.base + geometry.descriptorOffset(Int(s))).beginFill() }
         shared.queued.withLock { $0.append(contentsOf: slots) }
-        if settings.frameRate == 0 { shared.wake.signal() }
+        // Pairs with the producer's idle store before it looks at the queue (see produce()).
+        if settings.frameRate == 0 && shared.idle.load(ordering: .sequentiallyConsistent) { shared.wake.signal() }
     }
 
-    public var completionDescriptor: Int32 { completionRead.raw }
+    public var completionDescriptor: Int32 { shared.doorbell.fd.raw }
 
-    public func readCompletions() throws -> [DeviceCompletion] { try DeviceCompletion.drain(completionRead) }
+    /// The doorbell is reset before the queue is taken, so a completion queued after the take
+    /// rings it again.
+    public func readCompletions() throws -> [DeviceCompletion] {
+        shared.doorbell.drain()
+        return shared.completions.withLock { queue in
+            defer { queue.removeAll(keepingCapacity: true) }
+            return queue
+        }
+    }
 
     public func start() throws {
         guard !started else { return }
@@ -114,7 +124,7 @@ public final class SyntheticDevice: CaptureDevice {
     public func close() {
         stop()
         shared.target.withLock { $0 = nil }
-        completionRead.close()
+        shared.closed.store(true, ordering: .releasing)
     }
 
     deinit { close() }
@@ -127,7 +137,6 @@ public final class SyntheticDevice: CaptureDevice {
         let period = settings.frameRate > 0 ? UInt64(1e9 / settings.frameRate) : 0
         var next = capture_monotonic_ns() + period
         var sequence: UInt64 = 0
-        var record = [UInt8](repeating: 0, count: DeviceCompletion.recordBytes)
         while shared.running.load(ordering: .acquiring) {
             if period > 0 {
                 let now = capture_monotonic_ns()
@@ -144,13 +153,17 @@ public final class SyntheticDevice: CaptureDevice {
                 }
                 next += period
             }
-            let slot: UInt32? = shared.queued.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+            let slot: UInt32? = shared.queued.withLock { $0.popFirst() }
             guard let slot else {
                 if period > 0 {
                     sequence += 1
                     shared.overruns.add(1, ordering: .relaxed)
                 } else {
-                    _ = shared.wake.wait(timeoutNanoseconds: -1)
+                    // Say we are idle, then look once more: queue() either sees the flag or
+                    // its slot is seen here, so no wake-up is lost.
+                    shared.idle.store(true, ordering: .sequentiallyConsistent)
+                    if shared.queued.withLock({ $0.isEmpty }) { _ = shared.wake.wait(timeoutNanoseconds: -1) }
+                    shared.idle.store(false, ordering: .relaxed)
                     shared.wake.drain()
                 }
                 continue
@@ -172,14 +185,13 @@ public final class SyntheticDevice: CaptureDevice {
                 .publish(sequence: sequence, length: completion.bytes, timestamp: completion.timestampNanoseconds,
                          flags: flags, checksum: checksum)
             RingHead.publish(ringBase: mapping.base, sequence: sequence, slot: Int(slot))
-            record.withUnsafeMutableBytes { completion.encode(into: $0.baseAddress!) }
-            do {
-                try record.withUnsafeBytes { try shared.completionWrite.writeAll($0) }
-                shared.frames.add(1, ordering: .relaxed)
-            } catch {
-                shared.errors.add(1, ordering: .relaxed)
-                return // the daemon closed the read end: it is going away
+            if shared.closed.load(ordering: .acquiring) { return } // the daemon is going away
+            let wasEmpty = shared.completions.withLock { queue in
+                queue.append(completion)
+                return queue.count == 1
             }
+            if wasEmpty { shared.doorbell.signal() }
+            shared.frames.add(1, ordering: .relaxed)
         }
     }
 }
