@@ -50,6 +50,8 @@ public final class CaptureClient: Sendable {
     private let closed = Atomic<Bool>(false)
     private let inbox = Mutex<Deque<CaptureEvent>>([])
     private let counters = Mutex<Statistics>(Statistics())
+    /// The newest sequence `nextFrameBusyPolling` returned.
+    private let busyPollLast = Mutex<UInt64>(0)
 
     /// One session with the daemon: its socket, Welcome and mapping of the ring.
     final class Connection: Sendable {
@@ -185,6 +187,61 @@ public final class CaptureClient: Sendable {
         }
     }
 
+    /// The next frame and every other frame already waiting, oldest first: a fast client
+    /// handles and `release`s them as one batch (one message, not one per frame).
+    public func nextFrames(timeout: Duration? = nil) throws -> [Frame] {
+        var frames = [try nextFrame(timeout: timeout)]
+        let current = connection.withLock { $0 }
+        // What the socket already holds, without blocking (bounded, so a flood cannot pin us here).
+        for _ in 0..<8 where inbox.withLock({ $0.isEmpty }) {
+            guard try receiveOne(current) else { break }
+        }
+        inbox.withLock { events in
+            var rest = Deque<CaptureEvent>()
+            while let event = events.popFirst() {
+                if case .frame(let frame) = event { frames.append(frame) } else { rest.append(event) }
+            }
+            events = rest
+        }
+        return frames
+    }
+
+    /// Latest mode, busy-polling: spins on the ring head the device publishes instead of
+    /// sleeping until the daemon's message arrives, and returns the newest frame it has not
+    /// returned yet. The lowest latency there is (no wake-up at all), at the price of a CPU
+    /// core. Messages from the daemon are still read every few thousand spins, so drops,
+    /// errors and Goodbye are seen; frames they announce are superseded by the head.
+    public func nextFrameBusyPolling(timeout: Duration? = nil) throws -> Frame {
+        guard mode == .latest else {
+            throw CaptureClientError.protocolViolation("busy polling reads the newest frame: it needs latest mode")
+        }
+        let deadline = timeout.map { monotonicNanoseconds() + UInt64($0.components.seconds) * 1_000_000_000 + UInt64($0.components.attoseconds / 1_000_000_000) }
+        let current = connection.withLock { $0 }
+        let ring = current.ring
+        let last = busyPollLast.withLock { $0 }
+        var spins: UInt32 = 0
+        while true {
+            let head = ring.head
+            if head.sequence > last, head.slot < ring.geometry.slotCount {
+                let snapshot = ring.descriptor(head.slot).snapshot()
+                if snapshot.sequence == head.sequence && !snapshot.isBeingFilled {
+                    busyPollLast.withLock { $0 = head.sequence }
+                    return Frame(sequence: head.sequence, slot: UInt32(head.slot), length: Int(snapshot.length),
+                                 timestampNanoseconds: snapshot.timestamp, flags: snapshot.flags,
+                                 checksum: snapshot.checksum, isLeased: false,
+                                 snapshot: snapshot, ring: ring, session: current.generation)
+                }
+            }
+            spins &+= 1
+            if spins & 4095 == 0 {
+                while try receiveOne(current) {}
+                inbox.withLock { $0.removeAll() } // counted in statistics; the head supersedes them
+                if let deadline, monotonicNanoseconds() >= deadline { throw CaptureClientError.timedOut }
+            }
+            capture_cpu_relax()
+        }
+    }
+
     /// Connects again with backoff (50 ms doubling to 1 s). The frames published since the last
     /// one this client saw and before the new session began are reported as one drop.
     private func reconnect(after old: Connection, within limit: Duration, because why: String) throws {
@@ -215,10 +272,12 @@ public final class CaptureClient: Sendable {
         throw CaptureClientError.daemonGone("\(why); no daemon answered within \(limit)")
     }
 
-    private func receiveOne(_ current: Connection) throws {
+    /// Reads one message without blocking; false when there was none.
+    @discardableResult
+    private func receiveOne(_ current: Connection) throws -> Bool {
         let incoming = try MessageSocket.receive(current.socket, blocking: false)
         switch incoming {
-        case .wouldBlock: return
+        case .wouldBlock: return false
         case .closed: throw CaptureClientError.daemonGone("the connection was closed")
         case .invalid(let e, let fds):
             closeAll(fds)
@@ -226,6 +285,7 @@ public final class CaptureClient: Sendable {
         case .message(let message, let fds):
             closeAll(fds)
             try accept(message, on: current)
+            return true
         }
     }
 

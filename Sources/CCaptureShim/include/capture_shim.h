@@ -132,6 +132,14 @@ static inline void capture_store_relaxed_u64(void *p, uint64_t v) {
 }
 static inline void capture_fence_acquire(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
 static inline void capture_fence_release(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }
+/* A spin-wait hint (PAUSE on x86): polite to the sibling hyperthread and to the bus. */
+static inline void capture_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
 
 /* ---- the frame pattern and checksum (docs/PROTOCOL.md, "Payload") -------- */
 /** Writes the `pattern` payload of frame `sequence`: little-endian 64-bit words
