@@ -2,6 +2,8 @@
 #   make run    build, then run captured in the foreground on config/capture.toml (sim0)
 #   make test   install what is missing, build, run every test
 #   make vm-test   the kernel driver in a QEMU guest under stress (root; see vm/capture-vm)
+#   make bench     capture against GStreamer's shm transport, a socket copy and the machine's
+#                  limits; writes docs/BENCHMARKS.md and docs/benchmarks.png (a few minutes)
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 CONFIG ?= config/capture.toml
@@ -20,7 +22,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 # Where install-files takes the binaries from (the guest harness points it at static builds).
 BUILT ?= .build/release
 
-.PHONY: all build release run test vm-test deps install install-files uninstall clean
+.PHONY: all build release run test vm-test bench deps install install-files uninstall clean
 
 all: release
 
@@ -42,6 +44,15 @@ run: release
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
+
+# Release builds of the daemon and the harness, the GStreamer reader (C, against Debian's
+# libgstreamer), then one run of every workload. BENCH_ARGS goes to `capture-bench suite`.
+bench:
+	@scripts/install-deps bench
+	$(SWIFT) build -c release --product captured
+	$(SWIFT) build -c release --product capture-bench
+	cc -O2 -Wall -o .build/gst-peer Benchmarks/gst-peer.c $$(pkg-config --cflags --libs gstreamer-1.0)
+	.build/release/capture-bench suite --gst-peer .build/gst-peer $(BENCH_ARGS)
 
 # Installs binaries, units, sysusers/tmpfiles snippets, the udev rule and the default config
 # (an existing /etc/capture/capture.toml is kept). Without DESTDIR it also creates the user,

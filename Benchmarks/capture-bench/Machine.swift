@@ -1,0 +1,116 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CaptureRing
+import CaptureSystem
+import CCaptureBench
+import CCaptureShim
+import Foundation
+
+/// The machine's own limits, measured in this process: no service in between.
+enum Machine {
+    /// "AMD EPYC, 2 cores, 24 GiB, Linux 6.18.0" and the like.
+    static func describe() -> String {
+        let cpuinfo = readWholeFile("/proc/cpuinfo") ?? ""
+        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
+            .map { $0.split(separator: ":", maxSplits: 1).last!.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
+        let cores = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        let memKiB = (readWholeFile("/proc/meminfo") ?? "").split(separator: "\n").first { $0.hasPrefix("MemTotal:") }
+            .flatMap { $0.split(separator: " ").dropFirst().first.flatMap { Int($0) } } ?? 0
+        var u = utsname()
+        uname(&u)
+        let release = withUnsafeBytes(of: &u.release) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        return "\(model), \(cores) cores, \(memKiB / 1024 / 1024) GiB, Linux \(release)"
+    }
+
+    /// memcpy(3) bandwidth between two 64 MiB buffers (out of cache), bytes per second.
+    static func memcpyBandwidth() -> Double {
+        let bytes = 64 << 20
+        _ = capture_bench_memcpy_ns(bytes, 2)
+        let rounds: Int32 = 16
+        let ns = capture_bench_memcpy_ns(bytes, rounds)
+        return Double(bytes) * Double(rounds) / (Double(ns) / 1e9)
+    }
+
+    /// A bare in-process read of `bytes` (CRC-32 over every byte, as the benchmark clients do),
+    /// over as many distinct frames as a ring of `slots` holds, so caches behave alike.
+    static func bareRead(bytes: Int, slots: Int, seconds: Double = 0.3) -> Double {
+        let stride = (bytes + 4095) & ~4095
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: stride * slots, alignment: 4096)
+        defer { buffer.deallocate() }
+        for s in 0..<slots { _ = capture_pattern_fill(buffer.baseAddress! + s * stride, bytes, UInt64(s)) }
+        var total = 0
+        var sink: UInt32 = 0
+        let start = monotonicNanoseconds()
+        let end = start + UInt64(seconds * 1e9)
+        var s = 0
+        while monotonicNanoseconds() < end {
+            sink ^= capture_crc32(buffer.baseAddress! + s * stride, bytes)
+            total += bytes
+            s = (s + 1) % slots
+        }
+        if sink == 0x1234_5678 { print("") } // keep the work
+        return Double(total) / (Double(monotonicNanoseconds() - start) / 1e9)
+    }
+
+    /// One-way wake-up latency of a bare eventfd at `rate` wake-ups per second.
+    static func eventfdWake(processes: Bool, count: Int, rate: Double) throws -> Percentiles {
+        var latencies = [UInt64](repeating: 0, count: count)
+        guard capture_bench_eventfd_wake(processes ? 1 : 0, Int32(count), UInt64(1e9 / rate), &latencies) == 0 else {
+            throw SystemError("eventfd wake-up benchmark")
+        }
+        return Percentiles(nanoseconds: latencies)
+    }
+}
+
+/// Time to make a ring ready for a device, by step, as the daemon does it.
+struct RingSetupTiming: Codable {
+    var pageName: String
+    var available: Bool
+    var why = ""
+    var createMs = 0.0   // memfd_create + ftruncate + mmap
+    var populateMs = 0.0 // MADV_POPULATE_WRITE
+    var lockMs = 0.0     // mlock
+    var sealMs = 0.0     // F_ADD_SEALS
+    var totalMs: Double { createMs + populateMs + lockMs + sealMs }
+
+    /// 1 GiB with 4 KiB pages, or with 2 MiB hugepages (reserved for the measurement as root,
+    /// and given back).
+    static func measure(hugePage: Memfd.HugePage?) -> RingSetupTiming {
+        let bytes = 1 << 30
+        var t = RingSetupTiming(pageName: hugePage == nil ? "4 KiB pages" : "2 MiB hugepages", available: true)
+        var restoreHugepages: String?
+        let nrPath = "/proc/sys/vm/nr_hugepages"
+        if hugePage != nil {
+            let before = (readWholeFile(nrPath) ?? "0").trimmingCharacters(in: .whitespacesAndNewlines)
+            let want = (Int(before) ?? 0) + 512
+            if (try? "\(want)\n".write(toFile: nrPath, atomically: false, encoding: .utf8)) != nil { restoreHugepages = before }
+            let free = Int((readWholeFile("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") ?? "0").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            if free < 512 {
+                if let restoreHugepages { try? "\(restoreHugepages)\n".write(toFile: nrPath, atomically: false, encoding: .utf8) }
+                return RingSetupTiming(pageName: t.pageName, available: false, why: "only \(free) free 2 MiB hugepages (needs root to reserve 512)")
+            }
+        }
+        defer { if let restoreHugepages { try? "\(restoreHugepages)\n".write(toFile: nrPath, atomically: false, encoding: .utf8) } }
+        do {
+            var start = monotonicNanoseconds()
+            func lap() -> Double { let now = monotonicNanoseconds(); defer { start = now }; return Double(now - start) / 1e6 }
+            let fd = try Memfd.create(name: "capture-bench-ring", hugePage: hugePage)
+            defer { fd.close() }
+            try Memfd.setSize(fd, bytes: bytes)
+            try Memfd.addSeals(fd, [.shrink, .grow])
+            let mapping = try Mapping(sharing: fd, length: bytes, protection: [.read, .write])
+            t.createMs = lap()
+            try mapping.populateWrite()
+            t.populateMs = lap()
+            try mapping.lock(offset: 0, length: bytes)
+            t.lockMs = lap()
+            try Memfd.addSeals(fd, Memfd.Seals.ring)
+            t.sealMs = lap()
+            mapping.unmap()
+        } catch {
+            return RingSetupTiming(pageName: t.pageName, available: false, why: "\(error)")
+        }
+        return t
+    }
+}

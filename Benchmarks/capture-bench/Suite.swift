@@ -1,0 +1,233 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import CaptureSystem
+import Foundation
+
+/// One throughput run: a system, a workload, and what its clients got.
+struct Throughput: Codable {
+    var system: String        // "capture", "gstreamer", "copy"
+    var payload: String       // "header", "pattern"
+    var mode: String          // "lease", "latest", "-"
+    var frameBytes: Int
+    var clients: Int
+    var perClientFps: Double  // mean over clients
+    var minClientFps: Double
+    var perClientBytesPerSecond: Double  // min over clients
+    var totalBytesPerSecond: Double
+    var daemonCPUPerFrameUs: Double?     // capture: event-loop CPU / frames published
+    var publishedFps: Double?
+    var dropped: UInt64 = 0
+    var overwritten: UInt64 = 0
+    var corrupt: UInt64 = 0
+}
+
+struct Latency: Codable {
+    var system: String        // "capture lease", "capture latest", "capture latest, busy-poll"
+    var frameBytes: Int
+    var percentiles: Percentiles
+}
+
+struct Results: Codable {
+    var machine = ""
+    var command = ""
+    var date = ""
+    var seconds = 0.0
+    var memcpyBytesPerSecond = 0.0
+    var bareRead: [Int: Double] = [:]
+    var eventfdThreads: Percentiles?
+    var eventfdProcesses: Percentiles?
+    var latencyRate = 0.0
+    var throughput: [Throughput] = []
+    var latency: [Latency] = []
+    var ringSetup: [RingSetupTiming] = []
+    var daemonMemory: [String: Int] = [:]
+}
+
+
+
+/// Runs every workload against capture and its peers and writes docs/BENCHMARKS.md.
+struct SuiteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "suite", abstract: "Run the whole benchmark and write the report.")
+
+    @Option(help: "captured to benchmark (default: next to this program)") var captured: String?
+    @Option(help: "The GStreamer reader (Benchmarks/gst-peer.c, built by make bench)") var gstPeer = ".build/gst-peer"
+    @Option var report = "docs/BENCHMARKS.md"
+    @Option var plot = "docs/benchmarks.png"
+    @Option(help: "Seconds each throughput run counts") var seconds = 1.5
+    @Option(help: "Frames per second of the latency runs") var latencyRate = 2000.0
+    @Option(help: "Seconds of each latency run") var latencySeconds = 3.0
+    @Option(help: "Frame sizes in bytes") var sizes: [Int] = [4096, 65536, 1_000_000, 1 << 20, 4 << 20, 16 << 20]
+    @Option(help: "Client counts") var clients: [Int] = [1, 4, 16]
+    @Flag(help: "Skip the GStreamer peer") var noGstreamer = false
+
+    func run() throws {
+        let started = monotonicNanoseconds()
+        let me = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
+        let binDir = URL(fileURLWithPath: me).resolvingSymlinksInPath().deletingLastPathComponent().path
+        let bench = binDir + "/capture-bench"
+        let capturedPath = captured ?? binDir + "/captured"
+        var results = Results()
+        results.machine = Machine.describe()
+        results.command = "make bench  (= capture-bench suite " + CommandLine.arguments.dropFirst().joined(separator: " ") + ")"
+        results.date = ISO8601DateFormatter().string(from: Date())
+        results.latencyRate = latencyRate
+        let gstreamer = !noGstreamer && FileManager.default.isExecutableFile(atPath: gstPeer)
+        if !gstreamer { log("GStreamer peer not found at \(gstPeer): skipped") }
+
+        log("machine: \(results.machine)")
+        results.memcpyBytesPerSecond = Machine.memcpyBandwidth()
+        log(String(format: "memcpy %.1f GB/s", results.memcpyBytesPerSecond / 1e9))
+        let latencySamples = Int(latencyRate * latencySeconds)
+        results.eventfdThreads = try Machine.eventfdWake(processes: false, count: latencySamples, rate: latencyRate)
+        results.eventfdProcesses = try Machine.eventfdWake(processes: true, count: latencySamples, rate: latencyRate)
+        log(String(format: "eventfd wake-up p99: threads %.1f us, processes %.1f us", results.eventfdThreads!.p99, results.eventfdProcesses!.p99))
+        results.ringSetup = [RingSetupTiming.measure(hugePage: nil), RingSetupTiming.measure(hugePage: .size2M)]
+
+        for size in sizes {
+            let slots = Self.slots(for: size)
+            results.bareRead[size] = Machine.bareRead(bytes: size, slots: slots)
+            for payload in ["header", "pattern"] {
+                let stream = BenchDaemon.Stream(frameBytes: size, frameRate: 0, payload: payload, slots: slots,
+                                                queueDepth: slots / 4, maxLeases: slots / 2)
+                let daemon = try BenchDaemon(captured: capturedPath, stream: stream)
+                defer { daemon.stop() }
+                for n in clients {
+                    for mode in ["lease", "latest"] {
+                        let r = try runCapture(daemon, bench: bench, payload: payload, mode: mode, size: size, clients: n)
+                        results.throughput.append(r)
+                        log(String(format: "capture %@ %@ %8d B x%2d: %9.0f frames/s/client, %6.2f GB/s, daemon %.2f us/frame",
+                                   payload, mode, size, n, r.perClientFps, r.totalBytesPerSecond / 1e9, r.daemonCPUPerFrameUs ?? 0))
+                        if payload == "header" && mode == "lease" && n == 16 {
+                            let m = memoryBeyondRing(pid: daemon.pid)
+                            results.daemonMemory["\(size)"] = m.anon + m.file
+                        }
+                    }
+                }
+                if payload == "header" && size == sizes.first {
+                    let m = memoryBeyondRing(pid: daemon.pid)
+                    results.daemonMemory["idle-anon"] = m.anon
+                    results.daemonMemory["idle-file"] = m.file
+                }
+            }
+            for n in clients {
+                if gstreamer {
+                    let g = try runGStreamer(size: size, clients: n, slots: slots)
+                    results.throughput.append(g)
+                    log(String(format: "gstreamer        %8d B x%2d: %9.0f frames/s/client", size, n, g.perClientFps))
+                }
+                let c = try runCopy(bench: bench, size: size, clients: n)
+                results.throughput.append(c)
+                log(String(format: "copy             %8d B x%2d: %9.0f frames/s/client", size, n, c.perClientFps))
+            }
+        }
+
+        for size in sizes {
+            let stream = BenchDaemon.Stream(frameBytes: size, frameRate: latencyRate, payload: "header", slots: Self.slots(for: size),
+                                            queueDepth: 4, maxLeases: 8)
+            let daemon = try BenchDaemon(captured: capturedPath, stream: stream)
+            defer { daemon.stop() }
+            for (name, args) in [("capture lease", ["--mode", "lease"]), ("capture latest", ["--mode", "latest"]),
+                                 ("capture latest, busy-poll", ["--mode", "latest", "--busy-poll"])] {
+                let opens = monotonicNanoseconds() + 300_000_000
+                let closes = opens + UInt64(latencySeconds * 1e9)
+                let child = try Child(bench, ["client", "--socket", daemon.socket, "--latency",
+                                              "--opens", "\(opens)", "--closes", "\(closes)"] + args)
+                let r = try decode(child.collect())
+                guard let p = r.latency else { continue }
+                results.latency.append(Latency(system: name, frameBytes: size, percentiles: p))
+                log(String(format: "latency %@ %8d B: p50 %.1f p99 %.1f p99.9 %.1f us", name, size, p.p50, p.p99, p.p999))
+            }
+        }
+
+        results.seconds = Double(monotonicNanoseconds() - started) / 1e9
+        let json = try JSONEncoder().encode(results)
+        try json.write(to: URL(fileURLWithPath: (report as NSString).deletingPathExtension + ".json"))
+        try Report(results: results, plotPath: plot).write(to: report)
+        log("wrote \(report) and \(plot) in \(Int(results.seconds)) s")
+    }
+
+    /// Ring slots for a frame size: at least 16, at most what fits in 256 MiB, at most 64.
+    static func slots(for size: Int) -> Int {
+        let stride = (size + 4095) & ~4095
+        return max(16, min(64, (256 << 20) / stride))
+    }
+
+    private func window(clients n: Int) -> (UInt64, UInt64) {
+        // Room for the clients to start and connect, then the counted interval.
+        let opens = monotonicNanoseconds() + 400_000_000 + UInt64(n) * 40_000_000
+        return (opens, opens + UInt64(seconds * 1e9))
+    }
+
+    private func sleep(until t: UInt64) {
+        let now = monotonicNanoseconds()
+        if t > now { usleep(UInt32((t - now) / 1000)) }
+    }
+
+    private func runCapture(_ daemon: BenchDaemon, bench: String, payload: String, mode: String, size: Int, clients n: Int) throws -> Throughput {
+        let (opens, closes) = window(clients: n)
+        let children = try (0..<n).map { _ in
+            try Child(bench, ["client", "--socket", daemon.socket, "--mode", mode, "--read", payload == "pattern" ? "checksum" : "header",
+                              "--opens", "\(opens)", "--closes", "\(closes)"])
+        }
+        sleep(until: opens)
+        let cpu0 = daemon.eventLoopCPU, frames0 = daemon.framesPublished
+        sleep(until: closes)
+        let cpu1 = daemon.eventLoopCPU, frames1 = daemon.framesPublished
+        let rs = try children.map { try decode($0.collect()) }
+        var t = summarize(system: "capture", payload: payload, mode: mode, size: size, rs)
+        let published = Double(frames1 - frames0)
+        t.publishedFps = published / seconds
+        if published > 0 { t.daemonCPUPerFrameUs = Double(cpu1 - cpu0) / 1000 / published }
+        return t
+    }
+
+    private func runGStreamer(size: Int, clients n: Int, slots: Int) throws -> Throughput {
+        let socket = "/tmp/capture-bench-gst-\(getpid()).sock"
+        unlink(socket)
+        // The shared area holds as many frames as our ring: the same slack for both.
+        let shm = max(slots * ((size + 4095) & ~4095), 1 << 20)
+        let sender = try Child("/usr/bin/env", ["gst-launch-1.0", "-q", "fakesrc", "sizetype=fixed", "sizemax=\(size)", "!",
+                                                "shmsink", "socket-path=\(socket)", "shm-size=\(shm)", "wait-for-connection=true", "sync=false"])
+        defer { sender.stop(); unlink(socket) }
+        for _ in 0..<200 where access(socket, F_OK) != 0 { usleep(10_000) }
+        let readers = try (0..<n).map { _ in try Child(gstPeer, [socket, "0.4", "\(seconds)"]) }
+        let rs = readers.map { r in let out = r.collect(); if let d = try? decode(out) { return d }; log("GStreamer reader printed: \(out)"); return ClientResult() }
+        return summarize(system: "gstreamer", payload: "header", mode: "-", size: size, rs)
+    }
+
+    private func runCopy(bench: String, size: Int, clients n: Int) throws -> Throughput {
+        let socket = "/tmp/capture-bench-copy-\(getpid()).sock"
+        unlink(socket)
+        let server = try Child(bench, ["copy-server", "--socket", socket, "--bytes", "\(size)", "--clients", "\(n)"])
+        defer { server.stop(); unlink(socket) }
+        let (opens, closes) = window(clients: n)
+        let children = try (0..<n).map { _ in
+            try Child(bench, ["copy-client", "--socket", socket, "--bytes", "\(size)", "--opens", "\(opens)", "--closes", "\(closes)"])
+        }
+        let rs = children.map { (try? decode($0.collect())) ?? ClientResult() }
+        return summarize(system: "copy", payload: "header", mode: "-", size: size, rs)
+    }
+
+    private func summarize(system: String, payload: String, mode: String, size: Int, _ rs: [ClientResult]) -> Throughput {
+        let fps = rs.map { $0.seconds > 0 ? Double($0.frames) / $0.seconds : 0 }
+        let bps = rs.map { $0.seconds > 0 ? Double($0.bytes) / $0.seconds : 0 }
+        return Throughput(system: system, payload: payload, mode: mode, frameBytes: size, clients: rs.count,
+                          perClientFps: fps.reduce(0, +) / Double(max(fps.count, 1)), minClientFps: fps.min() ?? 0,
+                          perClientBytesPerSecond: bps.min() ?? 0, totalBytesPerSecond: bps.reduce(0, +),
+                          dropped: rs.map(\.dropped).reduce(0, +), overwritten: rs.map(\.overwritten).reduce(0, +),
+                          corrupt: rs.map(\.corrupt).reduce(0, +))
+    }
+}
+
+func decode(_ text: String) throws -> ClientResult {
+    guard let line = text.split(separator: "\n").last(where: { $0.hasPrefix("{") }) else {
+        throw SystemError("a benchmark client printed no result: \(text.prefix(200))", errno: 0)
+    }
+    return try JSONDecoder().decode(ClientResult.self, from: Data(line.utf8))
+}
+
+func log(_ text: String) {
+    FileHandle.standardError.write(Data(("capture-bench: " + text + "\n").utf8))
+}
