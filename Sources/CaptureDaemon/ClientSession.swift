@@ -46,16 +46,18 @@ final class ClientSession {
     /// In latest mode only the newest frame waits: older ones are superseded, not dropped.
     func enqueue(frame: FrameEntry) {
         lastNotified = frame.sequence
-        if case .frames(var entries)? = outbox.last {
-            if mode == .latest {
-                entries = [frame]
-            } else if entries.count < CaptureProtocol.maxBatch {
-                entries.append(frame)
-            } else {
-                outbox.append(.frames([frame]))
-                return
-            }
-            outbox[outbox.count - 1] = .frames(entries)
+        guard case .frames(var entries)? = outbox.last else {
+            outbox.append(.frames([frame]))
+            return
+        }
+        if mode == .latest {
+            outbox[outbox.count - 1] = .frames([frame])
+        } else if entries.count < CaptureProtocol.maxBatch {
+            // Take the batch out first: with the outbox still holding it, append would copy
+            // the whole array for every frame (quadratic in the batch size).
+            outbox.removeLast()
+            entries.append(frame)
+            outbox.append(.frames(entries))
         } else {
             outbox.append(.frames([frame]))
         }
