@@ -18,6 +18,9 @@ struct ClientResult: Codable {
     var dropped: UInt64 = 0
     var overwritten: UInt64 = 0
     var corrupt: UInt64 = 0
+    /// CPU time the client's thread used inside the window: bytes / cpuSeconds is its read
+    /// speed while it runs, whatever else the machine's cores were doing.
+    var cpuSeconds: Double = 0
     var latency: Percentiles?
 
     init() {}
@@ -31,6 +34,7 @@ struct ClientResult: Codable {
         dropped = try c.decodeIfPresent(UInt64.self, forKey: .dropped) ?? 0
         overwritten = try c.decodeIfPresent(UInt64.self, forKey: .overwritten) ?? 0
         corrupt = try c.decodeIfPresent(UInt64.self, forKey: .corrupt) ?? 0
+        cpuSeconds = try c.decodeIfPresent(Double.self, forKey: .cpuSeconds) ?? 0
         latency = try c.decodeIfPresent(Percentiles.self, forKey: .latency)
     }
 }
@@ -92,6 +96,7 @@ struct ClientCommand: ParsableCommand {
         let checksum = read == "checksum"
         var startStats = client.statistics
         var opened = false
+        var cpuAtOpen = 0.0
         while true {
             let frames = busyPoll ? [try client.nextFrameBusyPolling(timeout: .seconds(10))] : try client.nextFrames(timeout: .seconds(10))
             let now = monotonicNanoseconds()
@@ -99,6 +104,7 @@ struct ClientCommand: ParsableCommand {
             if !opened && now >= window.opens {
                 opened = true
                 startStats = client.statistics
+                cpuAtOpen = threadCPUSeconds()
             }
             for frame in frames {
                 if latency && opened && now > frame.timestampNanoseconds { histogram.record(now - frame.timestampNanoseconds) }
@@ -120,6 +126,7 @@ struct ClientCommand: ParsableCommand {
             try client.release(frames)
         }
         let end = client.statistics
+        if opened { result.cpuSeconds = threadCPUSeconds() - cpuAtOpen }
         result.seconds = opened ? min(Double(monotonicNanoseconds() - window.opens), Double(window.closes - window.opens)) / 1e9 : 0
         result.dropped = end.dropped - startStats.dropped
         result.overwritten += end.overwritten - startStats.overwritten
@@ -223,4 +230,11 @@ struct WakeCommand: ParsableCommand {
             print(String(format: "%@: p50 %.1f p99 %.1f p99.9 %.1f max %.1f us", processes ? "processes" : "threads", p.p50, p.p99, p.p999, p.max))
         }
     }
+}
+
+/// clock_gettime(CLOCK_THREAD_CPUTIME_ID) in seconds.
+func threadCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

@@ -30,7 +30,8 @@ struct Report {
           readers `shmsrc ! fakesink` (Benchmarks/gst-peer.c counts buffers with a pad probe). The
           shared area holds as many frames as our ring, so both have the same slack.
         - copy: the same frames sent as bytes over a Unix stream socket to each client, which reads them.
-        - Frames/s are per client (mean over clients); GB/s are payload bytes delivered to all clients.
+        - Frames/s are per client (mean over clients); GB/s are payload bytes delivered to all clients
+          (with the `header` payload that is by reference: clients read only the 8-byte stamp).
           Daemon CPU is the event-loop thread's CPU time (schedstat) divided by frames published.
 
 
@@ -63,12 +64,16 @@ struct Report {
                     }
                 }
                 if payload == "pattern" {
-                    md += "\nPer-client read throughput against a bare in-process read of the same bytes:\n\n"
-                    md += "| frame | clients | slowest client GB/s | bare read GB/s | ratio |\n|---:|---:|---:|---:|---:|\n"
+                    md += "\nPer-client read throughput against a bare in-process read of the same bytes. *Wall*: bytes the "
+                    md += "slowest client checked per second of the run. *CPU*: bytes it checked per second of its own CPU time, "
+                    md += "i.e. its read speed while it ran, whatever the synthetic device (a thread filling every byte on the "
+                    md += "same two cores) left it.\n\n"
+                    md += "| frame | clients | slowest client GB/s (wall) | ratio to bare | slowest client GB/s (CPU) | ratio to bare | bare read GB/s |\n|---:|---:|---:|---:|---:|---:|---:|\n"
                     for s in sizes {
                         for n in clientCounts {
                             guard let r = find("capture", payload, mode, s, n), let bare = results.bareRead[s] else { continue }
-                            md += "| \(Self.size(s)) | \(n) | " + String(format: "%.2f | %.2f | %.2f", r.perClientBytesPerSecond / 1e9, bare / 1e9, r.perClientBytesPerSecond / bare) + " |\n"
+                            md += "| \(Self.size(s)) | \(n) | " + String(format: "%.2f | %.2f | %.2f | %.2f | %.2f", r.perClientBytesPerSecond / 1e9, r.perClientBytesPerSecond / bare,
+                                                                            r.perClientBytesPerCPUSecond / 1e9, r.perClientBytesPerCPUSecond / bare, bare / 1e9) + " |\n"
                         }
                     }
                 }
@@ -149,14 +154,21 @@ struct Report {
             }
         }
         var worst: (Double, Int)?
+        var worstCPU: Double?
+        var perSize: [String] = []
         for s in sizes {
             if let r = find("capture", "pattern", "lease", s, 1), let bare = results.bareRead[s], bare > 0 {
                 let q = r.perClientBytesPerSecond / bare
+                let c = r.perClientBytesPerCPUSecond / bare
+                perSize.append(String(format: "%@ %.0f%%", Self.size(s), q * 100))
                 if worst == nil || q < worst!.0 { worst = (q, s) }
+                worstCPU = min(worstCPU ?? c, c)
             }
         }
         if let worst {
-            check("pattern mode, 1 checksumming client: ≥ 80% of a bare in-process read", String(format: "worst %.0f%% (at %@)", worst.0 * 100, Self.size(worst.1)), worst.0 >= 0.8)
+            check("pattern mode, 1 checksumming client (lease): ≥ 80% of a bare in-process read",
+                  "wall: " + perSize.joined(separator: ", ") + String(format: "; per CPU second of the client: worst %.0f%%", (worstCPU ?? 0) * 100),
+                  worst.0 >= 0.8)
         }
         if let bare = results.eventfdProcesses?.p99 {
             for name in ["capture lease", "capture latest"] {

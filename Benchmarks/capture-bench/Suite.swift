@@ -15,6 +15,7 @@ struct Throughput: Codable {
     var perClientFps: Double  // mean over clients
     var minClientFps: Double
     var perClientBytesPerSecond: Double  // min over clients
+    var perClientBytesPerCPUSecond: Double = 0  // min over clients: read speed while running
     var totalBytesPerSecond: Double
     var daemonCPUPerFrameUs: Double?     // capture: event-loop CPU / frames published
     var publishedFps: Double?
@@ -148,11 +149,8 @@ struct SuiteCommand: ParsableCommand {
         log("wrote \(report) and \(plot) in \(Int(results.seconds)) s")
     }
 
-    /// Ring slots for a frame size: at least 16, at most what fits in 256 MiB, at most 64.
-    static func slots(for size: Int) -> Int {
-        let stride = (size + 4095) & ~4095
-        return max(16, min(64, (256 << 20) / stride))
-    }
+    /// The same 64 slots for every frame size (1 GiB at 16 MiB), so only the size changes.
+    static func slots(for size: Int) -> Int { 64 }
 
     private func window(clients n: Int) -> (UInt64, UInt64) {
         // Room for the clients to start and connect, then the counted interval.
@@ -213,9 +211,11 @@ struct SuiteCommand: ParsableCommand {
     private func summarize(system: String, payload: String, mode: String, size: Int, _ rs: [ClientResult]) -> Throughput {
         let fps = rs.map { $0.seconds > 0 ? Double($0.frames) / $0.seconds : 0 }
         let bps = rs.map { $0.seconds > 0 ? Double($0.bytes) / $0.seconds : 0 }
+        let cpu = rs.map { $0.cpuSeconds > 0 ? Double($0.bytes) / $0.cpuSeconds : 0 }
         return Throughput(system: system, payload: payload, mode: mode, frameBytes: size, clients: rs.count,
                           perClientFps: fps.reduce(0, +) / Double(max(fps.count, 1)), minClientFps: fps.min() ?? 0,
-                          perClientBytesPerSecond: bps.min() ?? 0, totalBytesPerSecond: bps.reduce(0, +),
+                          perClientBytesPerSecond: bps.min() ?? 0, perClientBytesPerCPUSecond: cpu.min() ?? 0,
+                          totalBytesPerSecond: bps.reduce(0, +),
                           dropped: rs.map(\.dropped).reduce(0, +), overwritten: rs.map(\.overwritten).reduce(0, +),
                           corrupt: rs.map(\.corrupt).reduce(0, +))
     }
