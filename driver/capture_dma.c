@@ -31,6 +31,7 @@
 #include <linux/mm.h>
 #include <linux/kref.h>
 #include <linux/dma-mapping.h>
+#include <linux/eventfd.h>
 #include <linux/io.h>
 #include <linux/module.h>
 #include <linux/pci.h>
@@ -112,6 +113,9 @@ struct capture_dev {
 	u32 rate_mhz, payload;
 	u64 sequence;
 	atomic_t ready;                /* completions waiting; poll() reads only this */
+	spinlock_t bell_lock;          /* protects bells */
+	struct eventfd_ctx *bells[CAPTURE_MAX_DOORBELLS];
+	u32 n_bells;
 	atomic64_t frames, overruns, errors;
 };
 
@@ -340,6 +344,71 @@ static bool pop_queued(struct capture_dev *cd, u32 *slot)
 	return ok;
 }
 
+/* The descriptor and head are published: wake the clients that wait on the device itself
+ * first, the daemon (readers) after. */
+static void ring_doorbells(struct capture_dev *cd)
+{
+	unsigned long flags;
+	u32 i;
+
+	spin_lock_irqsave(&cd->bell_lock, flags);
+	for (i = 0; i < cd->n_bells; i++)
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+		eventfd_signal(cd->bells[i]);
+#else
+		eventfd_signal(cd->bells[i], 1);
+#endif
+	spin_unlock_irqrestore(&cd->bell_lock, flags);
+}
+
+static long doorbell_ioctl(struct capture_dev *cd, void __user *uarg)
+{
+	struct capture_doorbell req;
+	struct eventfd_ctx *ctx;
+	unsigned long flags;
+	long ret = 0;
+	u32 i;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.op != CAPTURE_DOORBELL_ADD && req.op != CAPTURE_DOORBELL_REMOVE)
+		return -EINVAL;
+	ctx = eventfd_ctx_fdget(req.fd);
+	if (IS_ERR(ctx))
+		return PTR_ERR(ctx); /* EBADF, or EINVAL for a descriptor that is not an eventfd */
+	spin_lock_irqsave(&cd->bell_lock, flags);
+	if (req.op == CAPTURE_DOORBELL_ADD) {
+		if (cd->n_bells < CAPTURE_MAX_DOORBELLS)
+			cd->bells[cd->n_bells++] = ctx; /* the table keeps fdget's reference */
+		else
+			ret = -ENOSPC;
+	} else {
+		ret = -ENOENT;
+		for (i = 0; i < cd->n_bells; i++) {
+			if (cd->bells[i] == ctx) {
+				eventfd_ctx_put(cd->bells[i]);
+				cd->bells[i] = cd->bells[--cd->n_bells];
+				ret = 0;
+				break;
+			}
+		}
+	}
+	spin_unlock_irqrestore(&cd->bell_lock, flags);
+	if (req.op == CAPTURE_DOORBELL_REMOVE || ret)
+		eventfd_ctx_put(ctx);
+	return ret;
+}
+
+static void doorbells_drop(struct capture_dev *cd)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&cd->bell_lock, flags);
+	while (cd->n_bells)
+		eventfd_ctx_put(cd->bells[--cd->n_bells]);
+	spin_unlock_irqrestore(&cd->bell_lock, flags);
+}
+
 static void push_completion(struct capture_dev *cd, const struct capture_completion *c)
 {
 	struct capture_ring *r = cd->ring;
@@ -351,6 +420,7 @@ static void push_completion(struct capture_dev *cd, const struct capture_complet
 	r->state[c->slot] = SLOT_DONE;
 	atomic_inc(&cd->ready);
 	spin_unlock(&cd->fifo_lock);
+	ring_doorbells(cd);
 	wake_up_interruptible(&cd->readers);
 }
 
@@ -763,6 +833,9 @@ static long capture_ioctl(struct file *file, unsigned int cmd, unsigned long arg
 		engine_stop(cd);
 		ring_free(cd);
 		break;
+	case CAPTURE_IOC_DOORBELL:
+		ret = doorbell_ioctl(cd, uarg);
+		break;
 	default:
 		ret = -ENOTTY;
 	}
@@ -867,6 +940,7 @@ static int capture_release(struct inode *inode, struct file *file)
 	if (cd->ring)
 		pr_info(DRV ": capture%d closed: unpinning %lu pages\n", cd->index, cd->ring->npages);
 	ring_free(cd);
+	doorbells_drop(cd);
 	cd->open = false;
 	mutex_unlock(&cd->lock);
 	kref_put(&cd->ref, capture_dev_free);
@@ -910,6 +984,7 @@ static int capture_probe(struct platform_device *pdev)
 	cd->index = i;
 	mutex_init(&cd->lock);
 	spin_lock_init(&cd->fifo_lock);
+	spin_lock_init(&cd->bell_lock);
 	init_waitqueue_head(&cd->readers);
 	init_waitqueue_head(&cd->engine_wq);
 	cd->cdev = cdev_alloc();

@@ -171,6 +171,19 @@ int capture_wait_readable(int fd, int64_t timeout_ns) {
     return n > 0 ? 1 : 0;
 }
 
+int capture_wait_readable2(int fd0, int fd1, int64_t timeout_ns) {
+    struct pollfd p[2] = { { .fd = fd0, .events = POLLIN }, { .fd = fd1, .events = POLLIN } };
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = (time_t)(timeout_ns / 1000000000LL);
+        ts.tv_nsec = (long)(timeout_ns % 1000000000LL);
+        tsp = &ts;
+    }
+    int n = ppoll(p, 2, tsp, NULL);
+    if (n < 0) return -1;
+    return (p[0].revents ? 1 : 0) | (p[1].revents ? 2 : 0);
+}
+
 int capture_sleep_until(uint64_t deadline_ns) {
     struct timespec ts = { .tv_sec = (time_t)(deadline_ns / 1000000000ULL),
                            .tv_nsec = (long)(deadline_ns % 1000000000ULL) };

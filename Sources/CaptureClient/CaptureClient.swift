@@ -50,8 +50,9 @@ public final class CaptureClient: Sendable {
     private let closed = Atomic<Bool>(false)
     private let inbox = Mutex<Deque<CaptureEvent>>([])
     private let counters = Mutex<Statistics>(Statistics())
-    /// The newest sequence `nextFrameBusyPolling` returned.
-    private let busyPollLast = Mutex<UInt64>(0)
+    /// The newest sequence taken from the ring head (doorbell or busy polling).
+    private let newestTaken = Mutex<UInt64>(0)
+    private let doorbell: Bool
 
     /// One session with the daemon: its socket, Welcome and mapping of the ring.
     final class Connection: Sendable {
@@ -59,11 +60,14 @@ public final class CaptureClient: Sendable {
         let welcome: Welcome
         let ring: RingReader
         let generation: Int
-        init(socket: FileDescriptor, welcome: Welcome, ring: RingReader, generation: Int) {
+        /// Latest mode: the eventfd the device rings for every frame (nil: Frames messages).
+        let doorbell: FileDescriptor?
+        init(socket: FileDescriptor, welcome: Welcome, ring: RingReader, generation: Int, doorbell: FileDescriptor?) {
             self.socket = socket
             self.welcome = welcome
             self.ring = ring
             self.generation = generation
+            self.doorbell = doorbell
         }
     }
 
@@ -87,27 +91,33 @@ public final class CaptureClient: Sendable {
     /// Connects to `socketPath`, asks for `stream` in `mode`, and maps the ring read-only.
     /// `maxLeases` 0 takes the stream's limit. `reconnect`: keep the session alive across
     /// daemon restarts, retrying with backoff for up to that long each time.
+    /// `doorbell` (latest mode): ask to be woken by the device itself through an eventfd
+    /// rather than by the daemon's Frames message — one wake-up instead of two. Streams whose
+    /// device cannot ring doorbells fall back to messages silently.
     public init(stream: String, mode: ClientMode = .lease, maxLeases: Int = 0,
-                socketPath: String = SocketPath.default, reconnect: Duration? = nil) throws {
+                socketPath: String = SocketPath.default, reconnect: Duration? = nil, doorbell: Bool = true) throws {
         self.stream = stream
         self.mode = mode
         self.maxLeases = maxLeases
         self.socketPath = socketPath
         self.reconnectFor = reconnect
-        connection = Mutex(try Self.open(stream: stream, mode: mode, maxLeases: maxLeases, socketPath: socketPath, generation: 0))
+        self.doorbell = doorbell && mode == .latest
+        connection = Mutex(try Self.open(stream: stream, mode: mode, maxLeases: maxLeases, socketPath: socketPath, generation: 0,
+                                         doorbell: doorbell && mode == .latest))
     }
 
     /// The same as `init`, for call sites that read better as a verb.
     public static func connect(stream: String, mode: ClientMode = .lease, maxLeases: Int = 0,
-                               socketPath: String = SocketPath.default, reconnect: Duration? = nil) throws -> CaptureClient {
-        try CaptureClient(stream: stream, mode: mode, maxLeases: maxLeases, socketPath: socketPath, reconnect: reconnect)
+                               socketPath: String = SocketPath.default, reconnect: Duration? = nil, doorbell: Bool = true) throws -> CaptureClient {
+        try CaptureClient(stream: stream, mode: mode, maxLeases: maxLeases, socketPath: socketPath, reconnect: reconnect, doorbell: doorbell)
     }
 
-    private static func open(stream: String, mode: ClientMode, maxLeases: Int, socketPath: String, generation: Int) throws -> Connection {
+    private static func open(stream: String, mode: ClientMode, maxLeases: Int, socketPath: String, generation: Int, doorbell: Bool) throws -> Connection {
         let socket = try UnixSocket.seqpacket()
         try UnixSocket.connect(socket, path: socketPath)
         do {
-            _ = try MessageSocket.send(socket, .hello(stream: stream, mode: mode, maxLeases: UInt16(clamping: maxLeases)))
+            _ = try MessageSocket.send(socket, .hello(stream: stream, mode: mode, maxLeases: UInt16(clamping: maxLeases),
+                                                      flags: doorbell ? .doorbell : []))
         } catch let e as SystemError where e.errno == EPIPE || e.errno == ECONNRESET {
             // Refused at accept (allow-list, max_clients): the reason is waiting to be read.
         }
@@ -116,14 +126,16 @@ public final class CaptureClient: Sendable {
             closeAll(fds)
             throw CaptureClientError.protocolViolation("expected Welcome, got \(reply.type)")
         }
-        guard fds.count == 1 else {
+        let expected = welcome.doorbell ? 2 : 1
+        guard fds.count == expected else {
             closeAll(fds)
-            throw CaptureClientError.protocolViolation("Welcome carried \(fds.count) descriptors, expected the ring's memfd")
+            throw CaptureClientError.protocolViolation("Welcome carried \(fds.count) descriptors, expected \(expected) (the ring's memfd\(welcome.doorbell ? " and a doorbell" : ""))")
         }
         let memfd = FileDescriptor(owning: fds[0])
         defer { memfd.close() } // the mapping keeps the ring; the descriptor is not needed
+        let bell = welcome.doorbell ? FileDescriptor(owning: fds[1]) : nil
         let ring = try RingReader(memfd: memfd)
-        return Connection(socket: socket, welcome: welcome, ring: ring, generation: generation)
+        return Connection(socket: socket, welcome: welcome, ring: ring, generation: generation, doorbell: bell)
     }
 
     /// The daemon's answer to a request: an Error becomes `.refused`, a closed socket
@@ -143,7 +155,7 @@ public final class CaptureClient: Sendable {
         }
     }
 
-    deinit { connection.withLock { $0.socket.close() } }
+    deinit { connection.withLock { $0.socket.close(); $0.doorbell?.close() } }
 
     /// Asks the daemon for its status (no Hello needed).
     public static func status(socketPath: String = SocketPath.default) throws -> StatusReport {
@@ -170,7 +182,18 @@ public final class CaptureClient: Sendable {
                 wait = Int64(deadline - now)
             }
             let current = connection.withLock { $0 }
-            if capture_wait_readable(current.socket.raw, wait) == 0 { continue }
+            var socketReady = true
+            if let bell = current.doorbell {
+                // The ring head first: the bell may have rung for it already. The bell is reset
+                // before the head is read again, so a frame published meanwhile rings it anew.
+                if let frame = takeNewest(from: current) { return .frame(frame) }
+                let ready = capture_wait_readable2(current.socket.raw, bell.raw, wait)
+                if ready & 2 != 0 { drainDoorbell(bell) }
+                socketReady = ready & 1 != 0
+            } else {
+                socketReady = capture_wait_readable(current.socket.raw, wait) != 0
+            }
+            if !socketReady { continue }
             do {
                 try receiveOne(current)
             } catch CaptureClientError.daemonGone(let why) {
@@ -217,21 +240,9 @@ public final class CaptureClient: Sendable {
         }
         let deadline = timeout.map { monotonicNanoseconds() + UInt64($0.components.seconds) * 1_000_000_000 + UInt64($0.components.attoseconds / 1_000_000_000) }
         let current = connection.withLock { $0 }
-        let ring = current.ring
-        let last = busyPollLast.withLock { $0 }
         var spins: UInt32 = 0
         while true {
-            let head = ring.head
-            if head.sequence > last, head.slot < ring.geometry.slotCount {
-                let snapshot = ring.descriptor(head.slot).snapshot()
-                if snapshot.sequence == head.sequence && !snapshot.isBeingFilled {
-                    busyPollLast.withLock { $0 = head.sequence }
-                    return Frame(sequence: head.sequence, slot: UInt32(head.slot), length: Int(snapshot.length),
-                                 timestampNanoseconds: snapshot.timestamp, flags: snapshot.flags,
-                                 checksum: snapshot.checksum, isLeased: false,
-                                 snapshot: snapshot, ring: ring, session: current.generation)
-                }
-            }
+            if let frame = takeNewest(from: current) { return frame }
             spins &+= 1
             if spins & 4095 == 0 {
                 while try receiveOne(current) {}
@@ -250,9 +261,11 @@ public final class CaptureClient: Sendable {
         var delay = Duration.milliseconds(50)
         while ContinuousClock.now < deadline {
             if closed.load(ordering: .acquiring) { throw CaptureClientError.daemonGone(why) }
-            if let fresh = try? Self.open(stream: stream, mode: mode, maxLeases: maxLeases, socketPath: socketPath, generation: old.generation + 1) {
+            if let fresh = try? Self.open(stream: stream, mode: mode, maxLeases: maxLeases, socketPath: socketPath, generation: old.generation + 1, doorbell: doorbell) {
                 connection.withLock { $0 = fresh }
                 old.socket.close() // the old mapping lives on in the frames that hold it
+                old.doorbell?.close()
+                newestTaken.withLock { $0 = fresh.welcome.headSequence }
                 counters.withLock { $0.reconnects += 1 }
                 let head = fresh.welcome.headSequence
                 if lastSeen > 0 && head > lastSeen {
@@ -270,6 +283,29 @@ public final class CaptureClient: Sendable {
             delay = min(delay * 2, .seconds(1))
         }
         throw CaptureClientError.daemonGone("\(why); no daemon answered within \(limit)")
+    }
+
+    /// The newest frame the ring head names, if it is newer than the last one taken and stable
+    /// (a head slot already being refilled means a newer frame, and another ring, is coming).
+    private func takeNewest(from current: Connection) -> Frame? {
+        let ring = current.ring
+        let head = ring.head
+        guard head.sequence > newestTaken.withLock({ $0 }), head.slot < ring.geometry.slotCount else { return nil }
+        let snapshot = ring.descriptor(head.slot).snapshot()
+        guard snapshot.sequence == head.sequence && !snapshot.isBeingFilled else { return nil }
+        newestTaken.withLock { $0 = head.sequence }
+        counters.withLock {
+            $0.frames += 1
+            $0.lastSequence = max($0.lastSequence, head.sequence)
+        }
+        return Frame(sequence: head.sequence, slot: UInt32(head.slot), length: Int(snapshot.length),
+                     timestampNanoseconds: snapshot.timestamp, flags: snapshot.flags, checksum: snapshot.checksum,
+                     isLeased: false, snapshot: snapshot, ring: ring, session: current.generation)
+    }
+
+    private func drainDoorbell(_ bell: FileDescriptor) {
+        var count: UInt64 = 0
+        _ = withUnsafeMutableBytes(of: &count) { Glibc.read(bell.raw, $0.baseAddress, 8) }
     }
 
     /// Reads one message without blocking; false when there was none.

@@ -20,6 +20,9 @@ final class ClientSession {
     var maxLeases = 0
     /// Slot → lease. A slot holds at most one frame, so at most one lease per client.
     var leases: [UInt32: Lease] = [:]
+    /// Latest mode with a doorbell: the device rings it for every frame and no Frames messages
+    /// are sent. Registered with the device until the session leaves its stream.
+    var doorbell: EventCounter?
 
     var outbox = Deque<Message>()
     /// When the socket last refused a message (nil while it keeps up).

@@ -378,7 +378,7 @@ public final class Daemon {
 
     private func handle(_ message: Message, from session: ClientSession) {
         switch message {
-        case let .hello(streamName, mode, maxLeases):
+        case let .hello(streamName, mode, maxLeases, flags):
             guard session.stream == nil else { return fail(session, .badState, "Hello was already sent on this connection") }
             guard let index = config.streams.firstIndex(where: { $0.name == streamName }) else {
                 return fail(session, .unknownStream, "no stream named \"\(streamName)\"; streams: \(config.streams.map(\.name).joined(separator: ", "))")
@@ -390,12 +390,19 @@ public final class Daemon {
             session.mode = mode
             let limit = engine.config.maxLeases
             session.maxLeases = mode == .latest ? 0 : (maxLeases == 0 ? limit : min(Int(maxLeases), limit))
+            // A doorbell when asked for and the device can ring one; otherwise Frames messages.
+            if mode == .latest && flags.contains(.doorbell), let bell = try? EventCounter() {
+                if engine.device.addDoorbell(bell.fd.raw) { session.doorbell = bell }
+            }
             let welcome = Welcome(clientID: session.id, mode: mode, maxLeases: UInt16(session.maxLeases),
                                   leaseTimeoutMilliseconds: UInt32(config.leaseTimeoutMilliseconds),
-                                  ringBytes: UInt64(engine.ring.geometry.ringBytes), headSequence: engine.lastSequence)
+                                  ringBytes: UInt64(engine.ring.geometry.ringBytes), headSequence: engine.lastSequence,
+                                  doorbell: session.doorbell != nil)
             do {
                 // The ring fd goes out with the Welcome; it is sealed, so the client can only read.
-                guard try MessageSocket.send(session.socket, .welcome(welcome), passing: [engine.ring.memfd.raw], blocking: false) == .sent else {
+                let fds = [engine.ring.memfd.raw] + (session.doorbell.map { [$0.fd.raw] } ?? [])
+                // (A failed send disconnects, which takes the doorbell back from the device.)
+                guard try MessageSocket.send(session.socket, .welcome(welcome), passing: fds, blocking: false) == .sent else {
                     return disconnect(session, why: "socket full before Welcome")
                 }
             } catch {
@@ -405,7 +412,7 @@ public final class Daemon {
             engine.attach(session)
             logger.info("client connected", metadata: [
                 "message_id": "\(MessageID.clientConnected)", "stream": "\(streamName)", "client": "\(session.id)", "pid": "\(session.peer.pid)", "uid": "\(session.peer.uid)",
-                "mode": "\(mode)", "max_leases": "\(session.maxLeases)"])
+                "mode": "\(mode)", "max_leases": "\(session.maxLeases)", "doorbell": "\(session.doorbell != nil)"])
         case .release(let entries):
             guard let engine = session.stream, session.mode == .lease else {
                 return fail(session, .badState, "Release needs a lease-mode Hello first")

@@ -136,7 +136,11 @@ final class StreamEngine {
 
     private func offer(_ entry: FrameEntry, to client: ClientSession, now: UInt64) {
         if client.mode == .latest {
-            client.enqueue(frame: entry)
+            if client.doorbell != nil {
+                client.lastNotified = entry.sequence // the device rang its doorbell already
+            } else {
+                client.enqueue(frame: entry)
+            }
             return
         }
         if client.leases.count >= client.maxLeases {
@@ -187,6 +191,10 @@ final class StreamEngine {
 
     /// A client left: everything it held comes back at once.
     func detach(_ client: ClientSession) {
+        if let bell = client.doorbell {
+            device.removeDoorbell(bell.fd.raw)
+            client.doorbell = nil // closes it: the device no longer rings it
+        }
         for slot in client.leases.keys { leaseCount[Int(slot)] -= 1 }
         client.leases.removeAll()
         clients.removeAll { $0 === client }

@@ -81,6 +81,17 @@ public protocol CaptureDevice: AnyObject {
     func stop()
     func stats() -> DeviceStats
     func close()
+    /// Doorbells: eventfds the device increments right after it publishes a frame, so a
+    /// latest-mode client wakes without the daemon in between (one wake-up, not two). The
+    /// device does not own the descriptor; the daemon removes it before closing it. False:
+    /// this device has no doorbells, and the daemon announces frames with messages instead.
+    func addDoorbell(_ fd: Int32) -> Bool
+    func removeDoorbell(_ fd: Int32)
+}
+
+extension CaptureDevice {
+    public func addDoorbell(_ fd: Int32) -> Bool { false }
+    public func removeDoorbell(_ fd: Int32) {}
 }
 
 public enum DeviceError: Error, CustomStringConvertible {

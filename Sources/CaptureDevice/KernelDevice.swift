@@ -135,6 +135,19 @@ public final class KernelDevice: CaptureDevice {
     }
 
     /// close(2): the driver stops, unpins (marking pages dirty) and forgets the ring.
+    /// CAPTURE_IOC_DOORBELL (ADD): the driver signals `fd` after each frame it publishes.
+    /// False from a driver without doorbells (ENOTTY) or with its table full.
+    public func addDoorbell(_ bell: Int32) -> Bool {
+        var req = capture_doorbell(fd: bell, op: UInt32(CAPTURE_DOORBELL_ADD))
+        return withUnsafeMutablePointer(to: &req) { capture_ioctl(fd.raw, capture_ioc_doorbell(), $0) } == 0
+    }
+
+    /// CAPTURE_IOC_DOORBELL (REMOVE); the driver drops its reference to the eventfd.
+    public func removeDoorbell(_ bell: Int32) {
+        var req = capture_doorbell(fd: bell, op: UInt32(CAPTURE_DOORBELL_REMOVE))
+        _ = withUnsafeMutablePointer(to: &req) { capture_ioctl(fd.raw, capture_ioc_doorbell(), $0) }
+    }
+
     public func close() { fd.close() }
 
     deinit { close() }

@@ -45,6 +45,8 @@ public final class SyntheticDevice: CaptureDevice {
         /// Completions not yet read by the daemon, and the doorbell that says there are some.
         let completions = Mutex<[DeviceCompletion]>([])
         let doorbell: EventCounter
+        /// Clients' doorbells (eventfds the daemon owns), rung after each publish.
+        let clientDoorbells = Mutex<[Int32]>([])
         let closed = Atomic<Bool>(false)
         let target = Mutex<(mapping: Mapping, geometry: RingGeometry)?>(nil)
 
@@ -81,6 +83,16 @@ public final class SyntheticDevice: CaptureDevice {
     }
 
     public var completionDescriptor: Int32 { shared.doorbell.fd.raw }
+
+    public func addDoorbell(_ fd: Int32) -> Bool {
+        shared.clientDoorbells.withLock { $0.append(fd) }
+        return true
+    }
+
+    /// After this returns the device no longer touches `fd` (it rings under the same lock).
+    public func removeDoorbell(_ fd: Int32) {
+        shared.clientDoorbells.withLock { $0.removeAll { $0 == fd } }
+    }
 
     /// The doorbell is reset before the queue is taken, so a completion queued after the take
     /// rings it again.
@@ -186,6 +198,8 @@ public final class SyntheticDevice: CaptureDevice {
                          flags: flags, checksum: checksum)
             RingHead.publish(ringBase: mapping.base, sequence: sequence, slot: Int(slot))
             if shared.closed.load(ordering: .acquiring) { return } // the daemon is going away
+            // Clients first: they are what the frame is for; the daemon's bookkeeping can follow.
+            shared.clientDoorbells.withLock { fds in for fd in fds { ringDoorbell(fd) } }
             let wasEmpty = shared.completions.withLock { queue in
                 queue.append(completion)
                 return queue.count == 1
@@ -194,4 +208,10 @@ public final class SyntheticDevice: CaptureDevice {
             shared.frames.add(1, ordering: .relaxed)
         }
     }
+}
+
+/// write(2) of 1 to an eventfd; a full counter (2^64 - 2 unread rings) cannot happen in practice.
+private func ringDoorbell(_ fd: Int32) {
+    var one: UInt64 = 1
+    _ = withUnsafeBytes(of: &one) { Glibc.write(fd, $0.baseAddress, 8) }
 }

@@ -95,6 +95,14 @@ public enum ErrorCode: UInt32, Sendable, CustomStringConvertible {
     }
 }
 
+/// Hello's flags byte.
+public struct HelloFlags: OptionSet, Sendable, Equatable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// Latest mode: wake me through an eventfd the device signals, not with Frames messages.
+    public static let doorbell = HelloFlags(rawValue: 1)
+}
+
 public enum GoodbyeReason: UInt32, Sendable {
     case normal = 0
     case shuttingDown = 1
@@ -119,7 +127,12 @@ public struct Welcome: Sendable, Equatable {
     public var leaseTimeoutMilliseconds: UInt32
     public var ringBytes: UInt64
     public var headSequence: UInt64
-    public init(clientID: UInt32, mode: ClientMode, maxLeases: UInt16, leaseTimeoutMilliseconds: UInt32, ringBytes: UInt64, headSequence: UInt64) {
+    /// A doorbell eventfd came with the ring's memfd: the device signals it for every frame it
+    /// publishes, and no Frames messages follow (latest mode).
+    public var doorbell: Bool
+    public init(clientID: UInt32, mode: ClientMode, maxLeases: UInt16, leaseTimeoutMilliseconds: UInt32, ringBytes: UInt64, headSequence: UInt64,
+                doorbell: Bool = false) {
+        self.doorbell = doorbell
         self.clientID = clientID
         self.mode = mode
         self.maxLeases = maxLeases
@@ -144,7 +157,7 @@ public struct Dropped: Sendable, Equatable {
 }
 
 public enum Message: Sendable, Equatable {
-    case hello(stream: String, mode: ClientMode, maxLeases: UInt16)
+    case hello(stream: String, mode: ClientMode, maxLeases: UInt16, flags: HelloFlags = [])
     case welcome(Welcome)
     case frames([FrameEntry])
     case release([FrameEntry])

@@ -6,10 +6,10 @@ extension Message {
         w.u16(CaptureProtocol.version)
         w.u32(0) // length, patched below
         switch self {
-        case let .hello(stream, mode, maxLeases):
+        case let .hello(stream, mode, maxLeases, flags):
             let name = Array(stream.utf8)
             w.u8(mode.rawValue)
-            w.u8(0)
+            w.u8(flags.rawValue)
             w.u16(maxLeases)
             w.u16(UInt16(name.count))
             w.u16(0)
@@ -17,7 +17,7 @@ extension Message {
         case let .welcome(v):
             w.u32(v.clientID)
             w.u8(v.mode.rawValue)
-            w.u8(0)
+            w.u8(v.doorbell ? 1 : 0)
             w.u16(v.maxLeases)
             w.u32(v.leaseTimeoutMilliseconds)
             w.u32(0)
@@ -74,24 +74,26 @@ extension Message {
         switch type {
         case .hello:
             guard let mode = ClientMode(rawValue: try r.u8("mode")) else { throw .malformed("unknown client mode") }
-            _ = try r.u8("reserved")
+            // Bits this version does not know are ignored, so newer clients still get served.
+            let flags = HelloFlags(rawValue: try r.u8("flags")).intersection(.doorbell)
             let maxLeases = try r.u16("max_leases")
             let nameLength = Int(try r.u16("name_length"))
             _ = try r.u16("reserved")
             guard nameLength > 0, nameLength <= CaptureProtocol.maxStreamNameBytes else { throw .malformed("stream name of \(nameLength) bytes (1…\(CaptureProtocol.maxStreamNameBytes))") }
             let name = try r.bytes(nameLength, "stream")
             guard let stream = String(validating: name, as: UTF8.self) else { throw .malformed("stream name is not UTF-8") }
-            message = .hello(stream: stream, mode: mode, maxLeases: maxLeases)
+            message = .hello(stream: stream, mode: mode, maxLeases: maxLeases, flags: flags)
         case .welcome:
             let id = try r.u32("client_id")
             guard let mode = ClientMode(rawValue: try r.u8("mode")) else { throw .malformed("unknown client mode") }
-            _ = try r.u8("reserved")
+            let flags = try r.u8("flags")
             let maxLeases = try r.u16("max_leases")
             let timeout = try r.u32("lease_timeout_ms")
             _ = try r.u32("reserved")
             let ringBytes = try r.u64("ring_bytes")
             let head = try r.u64("head_sequence")
-            message = .welcome(Welcome(clientID: id, mode: mode, maxLeases: maxLeases, leaseTimeoutMilliseconds: timeout, ringBytes: ringBytes, headSequence: head))
+            message = .welcome(Welcome(clientID: id, mode: mode, maxLeases: maxLeases, leaseTimeoutMilliseconds: timeout, ringBytes: ringBytes, headSequence: head,
+                                       doorbell: flags & 1 != 0))
         case .frames, .release:
             let count = Int(try r.u32("count"))
             _ = try r.u32("reserved")

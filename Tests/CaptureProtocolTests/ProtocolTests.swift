@@ -6,6 +6,8 @@ final class ProtocolTests: XCTestCase {
         let messages: [Message] = [
             .hello(stream: "sim0", mode: .lease, maxLeases: 4),
             .hello(stream: "cam-1_x", mode: .latest, maxLeases: 0),
+            .hello(stream: "sim0", mode: .latest, maxLeases: 0, flags: .doorbell),
+            .welcome(Welcome(clientID: 8, mode: .latest, maxLeases: 0, leaseTimeoutMilliseconds: 5000, ringBytes: 4096, headSequence: 1, doorbell: true)),
             .welcome(Welcome(clientID: 7, mode: .lease, maxLeases: 8, leaseTimeoutMilliseconds: 5000, ringBytes: 1 << 30, headSequence: 99)),
             .frames([FrameEntry(slot: 1, sequence: 2), FrameEntry(slot: 63, sequence: UInt64.max)]),
             .frames([]),
@@ -25,6 +27,18 @@ final class ProtocolTests: XCTestCase {
     func testHelloHasTheDocumentedLayout() {
         let bytes = Message.hello(stream: "sim0", mode: .latest, maxLeases: 3).encode()
         XCTAssertEqual(bytes, [1, 0, 1, 0, 20, 0, 0, 0, 2, 0, 3, 0, 4, 0, 0, 0] + Array("sim0".utf8))
+    }
+
+    func testDoorbellFlagsSitWhereTheDocumentSays() {
+        let hello = Message.hello(stream: "sim0", mode: .latest, maxLeases: 0, flags: .doorbell).encode()
+        XCTAssertEqual(hello[9], 1, "Hello byte 9 bit 0")
+        let welcome = Message.welcome(Welcome(clientID: 1, mode: .latest, maxLeases: 0, leaseTimeoutMilliseconds: 0,
+                                              ringBytes: 0, headSequence: 0, doorbell: true)).encode()
+        XCTAssertEqual(welcome[13], 1, "Welcome byte 13 bit 0")
+        // A flag this version does not know is ignored, not refused.
+        var future = hello
+        future[9] = 0x81
+        XCTAssertEqual(try Message.decode(future), .hello(stream: "sim0", mode: .latest, maxLeases: 0, flags: .doorbell))
     }
 
     func testBadInputIsNamedPrecisely() {

@@ -58,6 +58,30 @@ final class FastClientTests: XCTestCase {
         print("busy poll: median \(lateNs[lateNs.count / 2]) ns from device completion to client")
     }
 
+    func testALatestClientIsWokenByTheDevicesDoorbellAndGetsNewerFramesIntact() throws {
+        let daemon = try DaemonFixture(config: DaemonFixture.config(frameBytes: 100_003, rate: 2000, payload: "pattern"))
+        let rung = try daemon.connect(mode: .latest)
+        XCTAssertTrue(rung.welcome.doorbell, "the synthetic device rings doorbells")
+        let messaged = try CaptureClient.connect(stream: "sim0", mode: .latest, socketPath: daemon.socketPath, doorbell: false)
+        XCTAssertFalse(messaged.welcome.doorbell)
+        for client in [rung, messaged] {
+            var last: UInt64 = 0
+            var corrupt: [String] = []
+            for _ in 0..<300 {
+                let f = try client.nextFrame(timeout: .seconds(10))
+                XCTAssertGreaterThan(f.sequence, last)
+                last = f.sequence
+                if case .corrupt(let why) = f.check() { corrupt.append(why) }
+            }
+            XCTAssertEqual(corrupt, [])
+        }
+        // The doorbell client was served by the device: the daemon announced nothing to it.
+        let status = try CaptureClient.status(socketPath: daemon.socketPath)
+        let delivered = Dictionary(uniqueKeysWithValues: status.streams[0].clients.map { ($0.id, $0.delivered) })
+        XCTAssertEqual(delivered[rung.welcome.clientID], 0, "no Frames messages to a doorbell client")
+        XCTAssertGreaterThanOrEqual(delivered[messaged.welcome.clientID] ?? 0, 300)
+    }
+
     func testBusyPollingRefusesLeaseMode() throws {
         let daemon = try DaemonFixture(config: DaemonFixture.config())
         let client = try daemon.connect(mode: .lease)

@@ -18,6 +18,9 @@
  *   CAPTURE_IOC_SLOTS                who holds each slot (a restarted daemon rebuilds its state)
  *   CAPTURE_IOC_STATS
  *   CAPTURE_IOC_UNREGISTER           unpins (dirty); also done by release()
+ *   CAPTURE_IOC_DOORBELL             add or remove an eventfd the driver signals right after it
+ *                                    publishes each frame (a latest-mode client's wake-up, with
+ *                                    the daemon out of the path); all are dropped by release()
  */
 #ifndef CAPTURE_DMA_UAPI_H
 #define CAPTURE_DMA_UAPI_H
@@ -107,6 +110,15 @@ struct capture_stats {
 	__u64 queued;          /* slots queued right now */
 };
 
+/* An eventfd the daemon handed to a client: the driver takes its own reference. */
+struct capture_doorbell {
+	__s32 fd;
+	__u32 op;              /* CAPTURE_DOORBELL_ADD or CAPTURE_DOORBELL_REMOVE */
+};
+#define CAPTURE_DOORBELL_ADD    1
+#define CAPTURE_DOORBELL_REMOVE 2
+#define CAPTURE_MAX_DOORBELLS   64
+
 #define CAPTURE_IOC_MAGIC 0xCA
 #define CAPTURE_IOC_INFO          _IOR(CAPTURE_IOC_MAGIC, 0, struct capture_info)
 #define CAPTURE_IOC_REGISTER_RING _IOW(CAPTURE_IOC_MAGIC, 1, struct capture_register)
@@ -116,5 +128,6 @@ struct capture_stats {
 #define CAPTURE_IOC_STATS         _IOR(CAPTURE_IOC_MAGIC, 5, struct capture_stats)
 #define CAPTURE_IOC_UNREGISTER    _IO(CAPTURE_IOC_MAGIC, 6)
 #define CAPTURE_IOC_SLOTS         _IOW(CAPTURE_IOC_MAGIC, 7, struct capture_slots)
+#define CAPTURE_IOC_DOORBELL      _IOW(CAPTURE_IOC_MAGIC, 8, struct capture_doorbell)
 
 #endif

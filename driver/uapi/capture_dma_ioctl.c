@@ -10,3 +10,4 @@ unsigned long capture_ioc_stop(void) { return CAPTURE_IOC_STOP; }
 unsigned long capture_ioc_stats(void) { return CAPTURE_IOC_STATS; }
 unsigned long capture_ioc_unregister(void) { return CAPTURE_IOC_UNREGISTER; }
 unsigned long capture_ioc_slots(void) { return CAPTURE_IOC_SLOTS; }
+unsigned long capture_ioc_doorbell(void) { return CAPTURE_IOC_DOORBELL; }

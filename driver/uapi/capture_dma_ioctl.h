@@ -9,4 +9,5 @@ unsigned long capture_ioc_stop(void);
 unsigned long capture_ioc_stats(void);
 unsigned long capture_ioc_unregister(void);
 unsigned long capture_ioc_slots(void);
+unsigned long capture_ioc_doorbell(void);
 #endif

@@ -77,6 +77,8 @@ int capture_signalfd_read(int fd);
 /** ppoll(2) one fd for POLLIN with a nanosecond timeout (negative: forever).
  *  Returns 1 readable, 0 timeout, -1 error. */
 int capture_wait_readable(int fd, int64_t timeout_ns);
+/* ppoll(2) on two descriptors; returns a mask (1: fd0 ready, 2: fd1 ready), 0 on timeout, -1. */
+int capture_wait_readable2(int fd0, int fd1, int64_t timeout_ns);
 /** clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME). */
 int capture_sleep_until(uint64_t deadline_ns);
 uint64_t capture_monotonic_ns(void);
