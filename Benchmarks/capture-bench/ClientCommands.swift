@@ -87,9 +87,10 @@ struct ClientCommand: ParsableCommand {
     @Option(help: "CLOCK_MONOTONIC ns when counting ends") var closes: UInt64
     @Flag(help: "Record device-completion-to-client latency.") var latency = false
     @Flag(help: "Latest mode: spin on the ring head instead of sleeping.") var busyPoll = false
+    @Flag(help: "Latest mode: be told of frames by the daemon's messages, not the device's doorbell.") var noDoorbell = false
 
     func run() throws {
-        let client = try CaptureClient(stream: stream, mode: mode == "latest" ? .latest : .lease, socketPath: socket)
+        let client = try CaptureClient(stream: stream, mode: mode == "latest" ? .latest : .lease, socketPath: socket, doorbell: !noDoorbell)
         var result = ClientResult()
         var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
         let window = Window(opens: opens, closes: closes)

@@ -34,23 +34,28 @@ enum Machine {
 
     /// A bare in-process read of `bytes` (CRC-32 over every byte, as the benchmark clients do),
     /// over as many distinct frames as a ring of `slots` holds, so caches behave alike.
-    static func bareRead(bytes: Int, slots: Int, seconds: Double = 0.3) -> Double {
+    static func bareRead(bytes: Int, slots: Int, seconds: Double = 0.25) -> Double {
         let stride = (bytes + 4095) & ~4095
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: stride * slots, alignment: 4096)
         defer { buffer.deallocate() }
         for s in 0..<slots { _ = capture_pattern_fill(buffer.baseAddress! + s * stride, bytes, UInt64(s)) }
-        var total = 0
-        var sink: UInt32 = 0
-        let start = monotonicNanoseconds()
-        let end = start + UInt64(seconds * 1e9)
-        var s = 0
-        while monotonicNanoseconds() < end {
-            sink ^= capture_crc32(buffer.baseAddress! + s * stride, bytes)
-            total += bytes
-            s = (s + 1) % slots
+        // The best of three: the machine is noisy, and a bare read has nothing to wait for.
+        var best = 0.0
+        for _ in 0..<3 {
+            var total = 0
+            var sink: UInt32 = 0
+            let start = monotonicNanoseconds()
+            let end = start + UInt64(seconds * 1e9)
+            var s = 0
+            while monotonicNanoseconds() < end {
+                sink ^= capture_crc32(buffer.baseAddress! + s * stride, bytes)
+                total += bytes
+                s = (s + 1) % slots
+            }
+            if sink == 0x1234_5678 { print("") } // keep the work
+            best = max(best, Double(total) / (Double(monotonicNanoseconds() - start) / 1e9))
         }
-        if sink == 0x1234_5678 { print("") } // keep the work
-        return Double(total) / (Double(monotonicNanoseconds() - start) / 1e9)
+        return best
     }
 
     /// One-way wake-up latency of a bare eventfd at `rate` wake-ups per second.

@@ -92,7 +92,11 @@ struct Report {
 
         md += String(format: "\n## Notification latency at %.0f frames/s, one client, `header` payload\n\n", results.latencyRate)
         md += "Device completion (the timestamp the device writes into the slot descriptor) to the client holding the frame, in µs. "
-        md += "Ratios are p99 against the bare eventfd wake-up between two processes in the same run.\n\n"
+        md += "Ratios are p99 against the bare eventfd wake-up between two processes in the same run. "
+        md += "*lease* and *latest, messages*: the device wakes the daemon, which sends the client a Frames message "
+        md += "(two wake-ups; a lease must come from the daemon). *latest*: the device rings the client's doorbell "
+        md += "eventfd itself and the client reads the ring head (one wake-up). *busy-poll*: the client spins on the "
+        md += "ring head (no wake-up).\n\n"
         md += "| frame | client | samples | p50 | p99 | p99.9 | max | p99 / eventfd p99 |\n|---:|---|---:|---:|---:|---:|---:|---:|\n"
         let bareP99 = results.eventfdProcesses?.p99
         for l in results.latency {
@@ -171,7 +175,7 @@ struct Report {
                   worst.0 >= 0.8)
         }
         if let bare = results.eventfdProcesses?.p99 {
-            for name in ["capture lease", "capture latest"] {
+            for name in ["capture lease", "capture latest", "capture latest, messages"] {
                 let p99s = results.latency.filter { $0.system == name }.map(\.percentiles.p99)
                 if let w = p99s.max() {
                     check("p99 notification latency (\(name.dropFirst(8))) ≤ 1.5× bare eventfd wake-up between processes",
@@ -240,7 +244,7 @@ struct Plot {
             if !rows.isEmpty { throughput.append((title, try series("t\(throughput.count)", rows))) }
         }
         var latency: [(String, String)] = []
-        for name in ["capture lease", "capture latest", "capture latest, busy-poll"] {
+        for name in ["capture lease", "capture latest", "capture latest, messages", "capture latest, busy-poll"] {
             for (pct, key) in [("p50", \Percentiles.p50), ("p99", \Percentiles.p99)] {
                 let rows = results.latency.filter { $0.system == name }.map { ($0.frameBytes, $0.percentiles[keyPath: key]) }
                 if !rows.isEmpty { latency.append(("\(name) \(pct)", try series("l\(latency.count)", rows))) }

@@ -90,13 +90,18 @@ struct SuiteCommand: ParsableCommand {
             let slots = Self.slots(for: size)
             results.bareRead[size] = Machine.bareRead(bytes: size, slots: slots)
             for payload in ["header", "pattern"] {
+                // A client may lease every slot the device does not hold: at full speed the
+                // device then waits for releases instead of filling frames no one can take.
                 let stream = BenchDaemon.Stream(frameBytes: size, frameRate: 0, payload: payload, slots: slots,
-                                                queueDepth: slots / 4, maxLeases: slots / 2)
+                                                queueDepth: slots / 4, maxLeases: slots - slots / 4)
                 let daemon = try BenchDaemon(captured: capturedPath, stream: stream)
                 defer { daemon.stop() }
                 for n in clients {
                     for mode in ["lease", "latest"] {
-                        let r = try runCapture(daemon, bench: bench, payload: payload, mode: mode, size: size, clients: n)
+                        // One client: the median of three runs, since these rows are compared
+                        // across frame sizes (the zero-copy signature).
+                        let runs = try (0..<(n == 1 ? 3 : 1)).map { _ in try runCapture(daemon, bench: bench, payload: payload, mode: mode, size: size, clients: n) }
+                        let r = runs.sorted { $0.perClientFps < $1.perClientFps }[runs.count / 2]
                         results.throughput.append(r)
                         log(String(format: "capture %@ %@ %8d B x%2d: %9.0f frames/s/client, %6.2f GB/s, daemon %.2f us/frame",
                                    payload, mode, size, n, r.perClientFps, r.totalBytesPerSecond / 1e9, r.daemonCPUPerFrameUs ?? 0))
@@ -130,6 +135,7 @@ struct SuiteCommand: ParsableCommand {
             let daemon = try BenchDaemon(captured: capturedPath, stream: stream)
             defer { daemon.stop() }
             for (name, args) in [("capture lease", ["--mode", "lease"]), ("capture latest", ["--mode", "latest"]),
+                                 ("capture latest, messages", ["--mode", "latest", "--no-doorbell"]),
                                  ("capture latest, busy-poll", ["--mode", "latest", "--busy-poll"])] {
                 let opens = monotonicNanoseconds() + 300_000_000
                 let closes = opens + UInt64(latencySeconds * 1e9)
