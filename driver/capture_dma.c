@@ -361,6 +361,16 @@ static void ring_doorbells(struct capture_dev *cd)
 	spin_unlock_irqrestore(&cd->bell_lock, flags);
 }
 
+static void doorbells_drop(struct capture_dev *cd)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&cd->bell_lock, flags);
+	while (cd->n_bells)
+		eventfd_ctx_put(cd->bells[--cd->n_bells]);
+	spin_unlock_irqrestore(&cd->bell_lock, flags);
+}
+
 static long doorbell_ioctl(struct capture_dev *cd, void __user *uarg)
 {
 	struct capture_doorbell req;
@@ -371,6 +381,10 @@ static long doorbell_ioctl(struct capture_dev *cd, void __user *uarg)
 
 	if (copy_from_user(&req, uarg, sizeof(req)))
 		return -EFAULT;
+	if (req.op == CAPTURE_DOORBELL_CLEAR) {
+		doorbells_drop(cd);
+		return 0;
+	}
 	if (req.op != CAPTURE_DOORBELL_ADD && req.op != CAPTURE_DOORBELL_REMOVE)
 		return -EINVAL;
 	ctx = eventfd_ctx_fdget(req.fd);
@@ -397,16 +411,6 @@ static long doorbell_ioctl(struct capture_dev *cd, void __user *uarg)
 	if (req.op == CAPTURE_DOORBELL_REMOVE || ret)
 		eventfd_ctx_put(ctx);
 	return ret;
-}
-
-static void doorbells_drop(struct capture_dev *cd)
-{
-	unsigned long flags;
-
-	spin_lock_irqsave(&cd->bell_lock, flags);
-	while (cd->n_bells)
-		eventfd_ctx_put(cd->bells[--cd->n_bells]);
-	spin_unlock_irqrestore(&cd->bell_lock, flags);
 }
 
 static void push_completion(struct capture_dev *cd, const struct capture_completion *c)

@@ -96,7 +96,7 @@ struct Report {
         md += "*lease* and *latest, messages*: the device wakes the daemon, which sends the client a Frames message "
         md += "(two wake-ups; a lease must come from the daemon). *latest*: the device rings the client's doorbell "
         md += "eventfd itself and the client reads the ring head (one wake-up). *busy-poll*: the client spins on the "
-        md += "ring head (no wake-up).\n\n"
+        md += "ring head (no wake-up), on a core of its own (`taskset`; the daemon and its device thread on the other).\n\n"
         md += "| frame | client | samples | p50 | p99 | p99.9 | max | p99 / eventfd p99 |\n|---:|---|---:|---:|---:|---:|---:|---:|\n"
         let bareP99 = results.eventfdProcesses?.p99
         for l in results.latency {
@@ -251,19 +251,19 @@ struct Plot {
             }
         }
         var script = """
-        set terminal pngcairo size 1400,560 font ",10"
+        set terminal pngcairo size 1400,640 font ",10"
         set output "\(path)"
         set multiplot layout 1,2
         set logscale xy
         set grid
-        set key left bottom font ",9"
+        set xrange [2:32768]
+        set key below font ",9"
         set xlabel "frame size (KiB)"
         set ylabel "frames/s per client (1 client, full speed)"
         set title "Throughput"
         plot \(throughput.map { "\"\($0.1)\" using 1:2 with linespoints title \"\($0.0)\"" }.joined(separator: ", "))
         set ylabel "device completion to client (µs)"
         set title "Notification latency at \(Int(results.latencyRate)) frames/s"
-        set key left top font ",9"
         """
         var plots = latency.map { "\"\($0.1)\" using 1:2 with linespoints title \"\($0.0)\"" }
         if let p = results.eventfdProcesses {

@@ -46,6 +46,9 @@ public final class KernelDevice: CaptureDevice {
                               hint: "\(path) speaks driver ABI \(info.abi_version), captured speaks \(CAPTURE_DMA_ABI_VERSION); install matching versions")
         }
         engine = withUnsafeBytes(of: info.engine_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        // Doorbells a previous daemon registered belong to clients that are gone.
+        var clear = capture_doorbell(fd: -1, op: UInt32(CAPTURE_DOORBELL_CLEAR))
+        _ = withUnsafeMutablePointer(to: &clear) { capture_ioctl(fd.raw, capture_ioc_doorbell(), $0) }
     }
 
     private static func ioctl<T>(_ fd: FileDescriptor, _ request: UInt, _ arg: inout T, _ name: String) throws {

@@ -113,10 +113,11 @@ struct capture_stats {
 /* An eventfd the daemon handed to a client: the driver takes its own reference. */
 struct capture_doorbell {
 	__s32 fd;
-	__u32 op;              /* CAPTURE_DOORBELL_ADD or CAPTURE_DOORBELL_REMOVE */
+	__u32 op;              /* CAPTURE_DOORBELL_ADD, _REMOVE, or _CLEAR (fd ignored) */
 };
 #define CAPTURE_DOORBELL_ADD    1
 #define CAPTURE_DOORBELL_REMOVE 2
+#define CAPTURE_DOORBELL_CLEAR  3  /* a daemon adopting the device drops its predecessor's */
 #define CAPTURE_MAX_DOORBELLS   64
 
 #define CAPTURE_IOC_MAGIC 0xCA
