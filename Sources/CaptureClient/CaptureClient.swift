@@ -61,8 +61,8 @@ public final class CaptureClient: Sendable {
         let ring: RingReader
         let generation: Int
         /// Latest mode: the eventfd the device rings for every frame (nil: Frames messages).
-        let doorbell: FileDescriptor?
-        init(socket: FileDescriptor, welcome: Welcome, ring: RingReader, generation: Int, doorbell: FileDescriptor?) {
+        let doorbell: EventCounter?
+        init(socket: FileDescriptor, welcome: Welcome, ring: RingReader, generation: Int, doorbell: EventCounter?) {
             self.socket = socket
             self.welcome = welcome
             self.ring = ring
@@ -133,9 +133,14 @@ public final class CaptureClient: Sendable {
         }
         let memfd = FileDescriptor(owning: fds[0])
         defer { memfd.close() } // the mapping keeps the ring; the descriptor is not needed
-        let bell = welcome.doorbell ? FileDescriptor(owning: fds[1]) : nil
+        let bell = welcome.doorbell ? EventCounter(owning: FileDescriptor(owning: fds[1])) : nil
         let ring = try RingReader(memfd: memfd)
         return Connection(socket: socket, welcome: welcome, ring: ring, generation: generation, doorbell: bell)
+    }
+
+    /// CLOCK_MONOTONIC nanoseconds `timeout` from now.
+    private func deadline(after timeout: Duration) -> UInt64 {
+        monotonicNanoseconds() + UInt64(timeout.components.seconds) * 1_000_000_000 + UInt64(timeout.components.attoseconds / 1_000_000_000)
     }
 
     /// The daemon's answer to a request: an Error becomes `.refused`, a closed socket
@@ -155,7 +160,7 @@ public final class CaptureClient: Sendable {
         }
     }
 
-    deinit { connection.withLock { $0.socket.close(); $0.doorbell?.close() } }
+    deinit { connection.withLock { $0.socket.close(); $0.doorbell?.fd.close() } }
 
     /// Asks the daemon for its status (no Hello needed).
     public static func status(socketPath: String = SocketPath.default) throws -> StatusReport {
@@ -172,7 +177,7 @@ public final class CaptureClient: Sendable {
 
     /// The next event; blocks up to `timeout` (nil: forever).
     public func nextEvent(timeout: Duration? = nil) throws -> CaptureEvent {
-        let deadline = timeout.map { monotonicNanoseconds() + UInt64($0.components.seconds) * 1_000_000_000 + UInt64($0.components.attoseconds / 1_000_000_000) }
+        let deadline = timeout.map(deadline(after:))
         while true {
             if let event = inbox.withLock({ $0.popFirst() }) { return event }
             var wait: Int64 = -1
@@ -187,8 +192,8 @@ public final class CaptureClient: Sendable {
                 // The ring head first: the bell may have rung for it already. The bell is reset
                 // before the head is read again, so a frame published meanwhile rings it anew.
                 if let frame = takeNewest(from: current) { return .frame(frame) }
-                let ready = capture_wait_readable2(current.socket.raw, bell.raw, wait)
-                if ready & 2 != 0 { drainDoorbell(bell) }
+                let ready = capture_wait_readable2(current.socket.raw, bell.fd.raw, wait)
+                if ready & 2 != 0 { bell.drain() }
                 socketReady = ready & 1 != 0
             } else {
                 socketReady = capture_wait_readable(current.socket.raw, wait) != 0
@@ -238,7 +243,7 @@ public final class CaptureClient: Sendable {
         guard mode == .latest else {
             throw CaptureClientError.protocolViolation("busy polling reads the newest frame: it needs latest mode")
         }
-        let deadline = timeout.map { monotonicNanoseconds() + UInt64($0.components.seconds) * 1_000_000_000 + UInt64($0.components.attoseconds / 1_000_000_000) }
+        let deadline = timeout.map(deadline(after:))
         let current = connection.withLock { $0 }
         var spins: UInt32 = 0
         while true {
@@ -264,7 +269,7 @@ public final class CaptureClient: Sendable {
             if let fresh = try? Self.open(stream: stream, mode: mode, maxLeases: maxLeases, socketPath: socketPath, generation: old.generation + 1, doorbell: doorbell) {
                 connection.withLock { $0 = fresh }
                 old.socket.close() // the old mapping lives on in the frames that hold it
-                old.doorbell?.close()
+                old.doorbell?.fd.close()
                 newestTaken.withLock { $0 = fresh.welcome.headSequence }
                 counters.withLock { $0.reconnects += 1 }
                 let head = fresh.welcome.headSequence
@@ -298,14 +303,7 @@ public final class CaptureClient: Sendable {
             $0.frames += 1
             $0.lastSequence = max($0.lastSequence, head.sequence)
         }
-        return Frame(sequence: head.sequence, slot: UInt32(head.slot), length: Int(snapshot.length),
-                     timestampNanoseconds: snapshot.timestamp, flags: snapshot.flags, checksum: snapshot.checksum,
-                     isLeased: false, snapshot: snapshot, ring: ring, session: current.generation)
-    }
-
-    private func drainDoorbell(_ bell: FileDescriptor) {
-        var count: UInt64 = 0
-        _ = withUnsafeMutableBytes(of: &count) { Glibc.read(bell.raw, $0.baseAddress, 8) }
+        return Frame(sequence: head.sequence, slot: UInt32(head.slot), snapshot: snapshot, isLeased: false, ring: ring, session: current.generation)
     }
 
     /// Reads one message without blocking; false when there was none.
@@ -337,10 +335,8 @@ public final class CaptureClient: Sendable {
                     counters.withLock { $0.overwritten += 1 } // superseded before we looked
                     continue
                 }
-                events.append(.frame(Frame(sequence: e.sequence, slot: e.slot, length: Int(snapshot.length),
-                                           timestampNanoseconds: snapshot.timestamp, flags: snapshot.flags,
-                                           checksum: snapshot.checksum, isLeased: mode == .lease,
-                                           snapshot: snapshot, ring: ring, session: current.generation)))
+                events.append(.frame(Frame(sequence: e.sequence, slot: e.slot, snapshot: snapshot, isLeased: mode == .lease,
+                                           ring: ring, session: current.generation)))
             }
             counters.withLock {
                 $0.frames += UInt64(events.count)

@@ -18,6 +18,20 @@ public struct Frame: Sendable {
     /// Which session with the daemon announced it (reconnects start a new one).
     let session: Int
 
+    /// Frame `sequence` in `slot`, as its descriptor's stable snapshot describes it.
+    init(sequence: UInt64, slot: UInt32, snapshot: SlotDescriptor.Snapshot, isLeased: Bool, ring: RingReader, session: Int) {
+        self.sequence = sequence
+        self.slot = slot
+        length = Int(snapshot.length)
+        timestampNanoseconds = snapshot.timestamp
+        flags = snapshot.flags
+        checksum = snapshot.checksum
+        self.isLeased = isLeased
+        self.snapshot = snapshot
+        self.ring = ring
+        self.session = session
+    }
+
     /// The payload, straight from the shared mapping. Valid while the client (or this frame)
     /// is alive; stable while leased.
     public var bytes: UnsafeRawBufferPointer { ring.payload(slot: Int(slot), length: length) }

@@ -199,7 +199,7 @@ public final class SyntheticDevice: CaptureDevice {
             RingHead.publish(ringBase: mapping.base, sequence: sequence, slot: Int(slot))
             if shared.closed.load(ordering: .acquiring) { return } // the daemon is going away
             // Clients first: they are what the frame is for; the daemon's bookkeeping can follow.
-            shared.clientDoorbells.withLock { fds in for fd in fds { ringDoorbell(fd) } }
+            shared.clientDoorbells.withLock { fds in for fd in fds { EventCounter.signal(fd) } }
             let wasEmpty = shared.completions.withLock { queue in
                 queue.append(completion)
                 return queue.count == 1
@@ -208,10 +208,4 @@ public final class SyntheticDevice: CaptureDevice {
             shared.frames.add(1, ordering: .relaxed)
         }
     }
-}
-
-/// write(2) of 1 to an eventfd; a full counter (2^64 - 2 unread rings) cannot happen in practice.
-private func ringDoorbell(_ fd: Int32) {
-    var one: UInt64 = 1
-    _ = withUnsafeBytes(of: &one) { Glibc.write(fd, $0.baseAddress, 8) }
 }

@@ -63,10 +63,18 @@ public final class EventCounter: Sendable {
         fd = FileDescriptor(owning: raw)
     }
 
+    /// An eventfd made elsewhere (received by SCM_RIGHTS); this counter owns it from now on.
+    public init(owning fd: FileDescriptor) {
+        self.fd = fd
+    }
+
     /// write(2) of 1.
-    public func signal() {
+    public func signal() { Self.signal(fd.raw) }
+
+    /// write(2) of 1 to an eventfd this code does not own (a doorbell a device rings).
+    public static func signal(_ raw: Int32) {
         var one: UInt64 = 1
-        _ = withUnsafeBytes(of: &one) { Glibc.write(fd.raw, $0.baseAddress, 8) }
+        _ = withUnsafeBytes(of: &one) { Glibc.write(raw, $0.baseAddress, 8) }
     }
 
     /// read(2): resets the counter, returns what it held (0 when nothing was signalled).
