@@ -95,8 +95,12 @@ struct SuiteCommand: ParsableCommand {
                 let daemon = try BenchDaemon(captured: capturedPath, stream: .init(frameBytes: size, frameRate: 0, payload: "header", slots: slots,
                                                                                   queueDepth: slots / 4, maxLeases: slots))
                 defer { daemon.stop() }
+                // One client: placement held still (producerCores/clientCore), so the scheduler's
+                // choices do not differ from one run to the next.
                 for mode in ["lease", "latest"] {
-                    signature["\(mode) \(size)", default: []].append(try runCapture(daemon, bench: bench, payload: "header", mode: mode, size: size, clients: 1))
+                    let r = try runCapture(daemon, bench: bench, payload: "header", mode: mode, size: size, clients: 1)
+                    signature["\(mode) \(size)", default: []].append(r)
+                    log(String(format: "signature %@ %8d B: %9.0f frames/s", mode, size, r.perClientFps))
                 }
             }
         }
@@ -113,8 +117,6 @@ struct SuiteCommand: ParsableCommand {
                 defer { daemon.stop() }
                 for n in clients {
                     for mode in ["lease", "latest"] {
-                        // One client: the median of three runs, since these rows are compared
-                        // across frame sizes (the zero-copy signature).
                         // One client: the median of three runs (the signature's rounds for `header`).
                         var runs = payload == "header" && n == 1 ? signature["\(mode) \(size)"] ?? [] : []
                         if runs.isEmpty {
@@ -181,6 +183,18 @@ struct SuiteCommand: ParsableCommand {
 
     static let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 
+    /// With one client, every system is placed alike: its producer (captured and its device
+    /// thread, the GStreamer sender, the copy server) on the first cores, the client alone on
+    /// the last one, as a bare in-process read has a core to itself. Several clients: no pinning.
+    static func producerCores(clients: Int) -> String? { clients == 1 && cores > 1 ? "0-\(cores - 2)" : nil }
+    static func clientCore(clients: Int) -> Int? { clients == 1 && cores > 1 ? cores - 1 : nil }
+
+    /// `executable` on `cpus` (taskset), or wherever the scheduler likes.
+    static func child(_ executable: String, _ arguments: [String], cpus: String?) throws -> Child {
+        guard let cpus else { return try Child(executable, arguments) }
+        return try Child("/usr/bin/taskset", ["-c", cpus, executable] + arguments)
+    }
+
     /// taskset -a: every thread of `pid` onto `cpus`.
     static func pin(pid: Int32, cpus: String) {
         let t = Process()
@@ -207,9 +221,10 @@ struct SuiteCommand: ParsableCommand {
 
     private func runCapture(_ daemon: BenchDaemon, bench: String, payload: String, mode: String, size: Int, clients n: Int) throws -> Throughput {
         let (opens, closes) = window(clients: n)
+        Self.pin(pid: daemon.pid, cpus: Self.producerCores(clients: n) ?? "0-\(Self.cores - 1)")
         let children = try (0..<n).map { _ in
-            try Child(bench, ["client", "--socket", daemon.socket, "--mode", mode, "--read", payload == "pattern" ? "checksum" : "header",
-                              "--opens", "\(opens)", "--closes", "\(closes)"])
+            try Self.child(bench, ["client", "--socket", daemon.socket, "--mode", mode, "--read", payload == "pattern" ? "checksum" : "header",
+                                   "--opens", "\(opens)", "--closes", "\(closes)"], cpus: Self.clientCore(clients: n).map { "\($0)" })
         }
         sleep(until: opens)
         let cpu0 = daemon.eventLoopCPU, frames0 = daemon.framesPublished
@@ -228,11 +243,12 @@ struct SuiteCommand: ParsableCommand {
         unlink(socket)
         // The shared area holds as many frames as our ring: the same slack for both.
         let shm = max(slots * ((size + 4095) & ~4095), 1 << 20)
-        let sender = try Child("/usr/bin/env", ["gst-launch-1.0", "-q", "fakesrc", "sizetype=fixed", "sizemax=\(size)", "!",
-                                                "shmsink", "socket-path=\(socket)", "shm-size=\(shm)", "wait-for-connection=true", "sync=false"])
+        let sender = try Self.child("/usr/bin/env", ["gst-launch-1.0", "-q", "fakesrc", "sizetype=fixed", "sizemax=\(size)", "!",
+                                                     "shmsink", "socket-path=\(socket)", "shm-size=\(shm)", "wait-for-connection=true", "sync=false"],
+                                    cpus: Self.producerCores(clients: n))
         defer { sender.stop(); unlink(socket) }
         for _ in 0..<200 where access(socket, F_OK) != 0 { usleep(10_000) }
-        let readers = try (0..<n).map { _ in try Child(gstPeer, [socket, "0.4", "\(seconds)"]) }
+        let readers = try (0..<n).map { _ in try Self.child(gstPeer, [socket, "0.4", "\(seconds)"], cpus: Self.clientCore(clients: n).map { "\($0)" }) }
         let rs = readers.map { r in let out = r.collect(); if let d = try? decode(out) { return d }; log("GStreamer reader printed: \(out)"); return ClientResult() }
         return summarize(system: "gstreamer", payload: "header", mode: "-", size: size, rs)
     }
@@ -240,11 +256,12 @@ struct SuiteCommand: ParsableCommand {
     private func runCopy(bench: String, size: Int, clients n: Int) throws -> Throughput {
         let socket = "/tmp/capture-bench-copy-\(getpid()).sock"
         unlink(socket)
-        let server = try Child(bench, ["copy-server", "--socket", socket, "--bytes", "\(size)", "--clients", "\(n)"])
+        let server = try Self.child(bench, ["copy-server", "--socket", socket, "--bytes", "\(size)", "--clients", "\(n)"], cpus: Self.producerCores(clients: n))
         defer { server.stop(); unlink(socket) }
         let (opens, closes) = window(clients: n)
         let children = try (0..<n).map { _ in
-            try Child(bench, ["copy-client", "--socket", socket, "--bytes", "\(size)", "--opens", "\(opens)", "--closes", "\(closes)"])
+            try Self.child(bench, ["copy-client", "--socket", socket, "--bytes", "\(size)", "--opens", "\(opens)", "--closes", "\(closes)"],
+                           cpus: Self.clientCore(clients: n).map { "\($0)" })
         }
         let rs = children.map { (try? decode($0.collect())) ?? ClientResult() }
         return summarize(system: "copy", payload: "header", mode: "-", size: size, rs)
