@@ -33,7 +33,7 @@ struct Report {
         - Placement: with one client, every system is placed alike — its producer (captured with its
           device thread, the GStreamer sender, the copy server) on core 0, the client alone on core 1
           (`taskset`), as the bare in-process read has a core to itself; the one-client figures are
-          the median of three runs (for the `header` payload, three rounds over all frame sizes).
+          the median of three runs (for the `header` payload, of five rounds over all frame sizes).
           With 4 and 16 clients nothing is pinned.
         - Frames/s are per client (mean over clients); GB/s are payload bytes delivered to all clients
           (with the `header` payload that is by reference: clients read only the 8-byte stamp).

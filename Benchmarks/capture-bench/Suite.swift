@@ -89,7 +89,7 @@ struct SuiteCommand: ParsableCommand {
         // The zero-copy signature (header payload, one client, every size) is measured in rounds
         // over all sizes, so the machine's slow drifts hit every size alike; the median counts.
         var signature: [String: [Throughput]] = [:]
-        for _ in 0..<3 {
+        for _ in 0..<5 {
             for size in sizes {
                 let slots = Self.slots(for: size)
                 let daemon = try BenchDaemon(captured: capturedPath, stream: .init(frameBytes: size, frameRate: 0, payload: "header", slots: slots,
@@ -117,7 +117,7 @@ struct SuiteCommand: ParsableCommand {
                 defer { daemon.stop() }
                 for n in clients {
                     for mode in ["lease", "latest"] {
-                        // One client: the median of three runs (the signature's rounds for `header`).
+                        // One client: the median of three runs (of the five signature rounds for `header`).
                         var runs = payload == "header" && n == 1 ? signature["\(mode) \(size)"] ?? [] : []
                         if runs.isEmpty {
                             runs = try (0..<(n == 1 ? 3 : 1)).map { _ in try runCapture(daemon, bench: bench, payload: payload, mode: mode, size: size, clients: n) }
