@@ -30,11 +30,11 @@ struct Report {
           readers `shmsrc ! fakesink` (Benchmarks/gst-peer.c counts buffers with a pad probe). The
           shared area holds as many frames as our ring, so both have the same slack.
         - copy: the same frames sent as bytes over a Unix stream socket to each client, which reads them.
-        - Placement: with one client, every system is placed alike — its producer (captured with its
-          device thread, the GStreamer sender, the copy server) on core 0, the client alone on core 1
-          (`taskset`), as the bare in-process read has a core to itself; the one-client figures are
-          the median of three runs (for the `header` payload, of five rounds over all frame sizes).
-          With 4 and 16 clients nothing is pinned.
+        - Placement: every system is placed alike — its producer (captured with its device thread,
+          the GStreamer sender, the copy server) on core 0, its clients on core 1 (`taskset`), as the
+          bare in-process read has a core to itself. Unpinned, the scheduler's placement of three busy
+          threads on two cores moved one-client figures by ±25% from run to run. One-client figures
+          are the median of three runs (for the `header` payload, of five rounds over all sizes).
         - Frames/s are per client (mean over clients); GB/s are payload bytes delivered to all clients
           (with the `header` payload that is by reference: clients read only the 8-byte stamp).
           Daemon CPU is the event-loop thread's CPU time (schedstat) divided by frames published.

@@ -95,8 +95,6 @@ struct SuiteCommand: ParsableCommand {
                 let daemon = try BenchDaemon(captured: capturedPath, stream: .init(frameBytes: size, frameRate: 0, payload: "header", slots: slots,
                                                                                   queueDepth: slots / 4, maxLeases: slots))
                 defer { daemon.stop() }
-                // One client: placement held still (producerCores/clientCore), so the scheduler's
-                // choices do not differ from one run to the next.
                 for mode in ["lease", "latest"] {
                     let r = try runCapture(daemon, bench: bench, payload: "header", mode: mode, size: size, clients: 1)
                     signature["\(mode) \(size)", default: []].append(r)
@@ -183,11 +181,12 @@ struct SuiteCommand: ParsableCommand {
 
     static let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 
-    /// With one client, every system is placed alike: its producer (captured and its device
-    /// thread, the GStreamer sender, the copy server) on the first cores, the client alone on
-    /// the last one, as a bare in-process read has a core to itself. Several clients: no pinning.
-    static func producerCores(clients: Int) -> String? { clients == 1 && cores > 1 ? "0-\(cores - 2)" : nil }
-    static func clientCore(clients: Int) -> Int? { clients == 1 && cores > 1 ? cores - 1 : nil }
+    /// Every system is placed alike: its producer (captured and its device thread, the GStreamer
+    /// sender, the copy server) on the first cores, its clients on the last one — as a bare
+    /// in-process read has a core to itself. Held still, the scheduler's placement does not move
+    /// the figures from run to run, and 1, 4 and 16 clients are measured under one scheme.
+    static func producerCores(clients: Int) -> String? { cores > 1 ? "0-\(cores - 2)" : nil }
+    static func clientCore(clients: Int) -> Int? { cores > 1 ? cores - 1 : nil }
 
     /// `executable` on `cpus` (taskset), or wherever the scheduler likes.
     static func child(_ executable: String, _ arguments: [String], cpus: String?) throws -> Child {
@@ -221,7 +220,7 @@ struct SuiteCommand: ParsableCommand {
 
     private func runCapture(_ daemon: BenchDaemon, bench: String, payload: String, mode: String, size: Int, clients n: Int) throws -> Throughput {
         let (opens, closes) = window(clients: n)
-        Self.pin(pid: daemon.pid, cpus: Self.producerCores(clients: n) ?? "0-\(Self.cores - 1)")
+        if let cpus = Self.producerCores(clients: n) { Self.pin(pid: daemon.pid, cpus: cpus) }
         let children = try (0..<n).map { _ in
             try Self.child(bench, ["client", "--socket", daemon.socket, "--mode", mode, "--read", payload == "pattern" ? "checksum" : "header",
                                    "--opens", "\(opens)", "--closes", "\(closes)"], cpus: Self.clientCore(clients: n).map { "\($0)" })
