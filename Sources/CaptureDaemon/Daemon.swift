@@ -566,7 +566,7 @@ public final class Daemon {
             let clients = engine.clients.map { c in
                 StatusReport.Client(id: c.id, pid: c.peer.pid, uid: c.peer.uid, mode: "\(c.mode)", leases: c.leases.count,
                                     maxLeases: c.maxLeases, lag: engine.lastSequence &- c.lastNotified, delivered: c.delivered,
-                                    dropped: c.dropped, revoked: c.revoked)
+                                    dropped: c.dropped, revoked: c.revoked, doorbell: c.doorbell != nil)
             }
             return StatusReport.Stream(
                 name: engine.config.name, device: engine.device.name, payload: engine.config.payload.rawValue,

@@ -24,7 +24,11 @@ public struct StatusReport: Codable, Sendable {
         public var delivered: UInt64
         public var dropped: UInt64
         public var revoked: UInt64
-        public init(id: UInt32, pid: Int32, uid: UInt32, mode: String, leases: Int, maxLeases: Int, lag: UInt64, delivered: UInt64, dropped: UInt64, revoked: UInt64) {
+        /// Latest mode: woken by the device's doorbell (no Frames messages; `delivered` stays 0).
+        public var doorbell: Bool
+        public init(id: UInt32, pid: Int32, uid: UInt32, mode: String, leases: Int, maxLeases: Int, lag: UInt64, delivered: UInt64, dropped: UInt64, revoked: UInt64,
+                    doorbell: Bool = false) {
+            self.doorbell = doorbell
             self.id = id
             self.pid = pid
             self.uid = uid

@@ -61,7 +61,7 @@ struct Status: ParsableCommand {
                 print("  clients:")
                 print("    " + ["ID", "PID", "UID", "MODE", "LEASES", "LAG", "DELIVERED", "DROPPED", "REVOKED"].map { $0.padding(toLength: 10, withPad: " ", startingAt: 0) }.joined())
                 for c in s.clients {
-                    let cells = ["\(c.id)", "\(c.pid)", "\(c.uid)", c.mode, "\(c.leases)/\(c.maxLeases)", "\(c.lag)", "\(c.delivered)", "\(c.dropped)", "\(c.revoked)"]
+                    let cells = ["\(c.id)", "\(c.pid)", "\(c.uid)", c.doorbell ? "\(c.mode)/doorbell" : c.mode, "\(c.leases)/\(c.maxLeases)", "\(c.lag)", "\(c.delivered)", "\(c.dropped)", "\(c.revoked)"]
                     print("    " + cells.map { $0.padding(toLength: 10, withPad: " ", startingAt: 0) }.joined())
                 }
             }

@@ -79,6 +79,9 @@ final class FastClientTests: XCTestCase {
         let status = try CaptureClient.status(socketPath: daemon.socketPath)
         let delivered = Dictionary(uniqueKeysWithValues: status.streams[0].clients.map { ($0.id, $0.delivered) })
         XCTAssertEqual(delivered[rung.welcome.clientID], 0, "no Frames messages to a doorbell client")
+        let shown = Dictionary(uniqueKeysWithValues: status.streams[0].clients.map { ($0.id, $0.doorbell) })
+        XCTAssertEqual(shown[rung.welcome.clientID], true, "capturectl status shows who has a doorbell")
+        XCTAssertEqual(shown[messaged.welcome.clientID], false)
         XCTAssertGreaterThanOrEqual(delivered[messaged.welcome.clientID] ?? 0, 300)
     }
 

@@ -54,6 +54,9 @@ check "driver pinned every ring page once ($pinned pages)" test "$pinned" -eq $(
 LEASE=$!
 "$CTL" tail cam0 --frames 400 --mode latest --verify --timeout 120 --socket "$SOCK" > "$R/tail-latest.log" 2>&1 &
 LATEST=$!
+sleep 2
+"$CTL" status --json --socket "$SOCK" > "$R/status-clients.json"
+check "the latest client is woken by the driver's doorbell (CAPTURE_IOC_DOORBELL)" grep -q '"doorbell":true' "$R/status-clients.json"
 
 # The hog asks for more than is available, so reclaim and swap-out must happen around the ring.
 hog_mb=$(( $(awk '/MemAvailable/ {print int($2/1024)}' /proc/meminfo) + 256 ))
