@@ -60,8 +60,6 @@ int capture_unix_connect(int sock, const char *path);
 int capture_epoll_create(void);
 /** eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK). */
 int capture_eventfd(void);
-/** pipe2(O_CLOEXEC). */
-int capture_pipe(int fds[2]);
 /** accept4(SOCK_CLOEXEC | SOCK_NONBLOCK). */
 int capture_accept(int listener);
 int capture_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
