@@ -69,6 +69,9 @@ struct Report {
                     }
                 }
                 if payload == "pattern" {
+                    md += "\nWith the `pattern` payload the vs-GStreamer and vs-copy columns compare unlike work: the peers' "
+                    md += "sources do not write the bytes and their readers do not read them, while here the device writes every "
+                    md += "byte and its CRC-32 and every client checks them. The fair measure is the read-throughput table below.\n"
                     md += "\nPer-client read throughput against a bare in-process read of the same bytes. *Wall*: bytes the "
                     md += "slowest client checked per second of the run. *CPU*: bytes it checked per second of its own CPU time, "
                     md += "i.e. its read speed while it ran. The client is limited by the synthetic device, a thread that writes every byte "
