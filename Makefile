@@ -3,7 +3,7 @@
 #   make test   install what is missing, build, run every test
 #   make vm-test   the kernel driver in a QEMU guest under stress (root; see vm/capture-vm)
 #   make bench     capture against GStreamer's shm transport, a socket copy and the machine's
-#                  limits; writes docs/BENCHMARKS.md and docs/benchmarks.png (a few minutes)
+#                  limits; writes docs/BENCHMARKS.md and docs/benchmarks.png (~9 min on 2 cores)
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 CONFIG ?= config/capture.toml
