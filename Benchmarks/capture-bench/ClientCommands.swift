@@ -239,3 +239,16 @@ func threadCPUSeconds() -> Double {
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
+
+/// Writes the report and plot again from a run's JSON (after a change to the report's form).
+struct RenderCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "render", abstract: "Rewrite docs/BENCHMARKS.md and the plot from a run's JSON.")
+    @Option var results = "docs/BENCHMARKS.json"
+    @Option var report = "docs/BENCHMARKS.md"
+    @Option var plot = "docs/benchmarks.png"
+
+    func run() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: results))
+        try Report(results: try JSONDecoder().decode(Results.self, from: data), plotPath: plot).write(to: report)
+    }
+}

@@ -54,8 +54,11 @@ struct Report {
         for payload in ["header", "pattern"] {
             for mode in ["lease", "latest"] {
                 md += "\n## capture, `\(payload)` payload, \(mode) mode, full speed\n\n"
-                md += "| frame | clients | frames/s per client | min client | GB/s total | daemon µs/frame | published frames/s | vs GStreamer | vs copy | dropped | overwritten | corrupt |\n"
-                md += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+                // Pattern clients read every byte: their total is set against memcpy bandwidth.
+                let bytesAreRead = payload == "pattern"
+                md += "| frame | clients | frames/s per client | min client | GB/s total |" + (bytesAreRead ? " total / memcpy |" : "")
+                md += " daemon µs/frame | published frames/s | vs GStreamer | vs copy | dropped | overwritten | corrupt |\n"
+                md += "|---:|---:|---:|---:|---:|" + (bytesAreRead ? "---:|" : "") + "---:|---:|---:|---:|---:|---:|---:|\n"
                 for s in sizes {
                     for n in clientCounts {
                         guard let r = find("capture", payload, mode, s, n) else { continue }
@@ -63,6 +66,7 @@ struct Report {
                         let c = find("copy", "header", "-", s, n)
                         md += "| \(Self.size(s)) | \(n) | \(Self.n(r.perClientFps)) | \(Self.n(r.minClientFps)) | "
                         md += String(format: "%.2f", r.totalBytesPerSecond / 1e9) + " | "
+                        if bytesAreRead { md += Self.ratio(r.totalBytesPerSecond, results.memcpyBytesPerSecond) + " | " }
                         md += (r.daemonCPUPerFrameUs.map { String(format: "%.2f", $0) } ?? "–") + " | \(Self.n(r.publishedFps ?? 0)) | "
                         md += Self.ratio(r.perClientFps, g?.perClientFps) + " | " + Self.ratio(r.perClientFps, c?.perClientFps)
                         md += " | \(r.dropped) | \(r.overwritten) | \(r.corrupt) |\n"

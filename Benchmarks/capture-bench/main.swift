@@ -6,7 +6,7 @@ struct CaptureBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capture-bench",
         abstract: "Benchmarks capture against its peers and the machine's limits.",
-        subcommands: [SuiteCommand.self, ClientCommand.self, CopyServerCommand.self, CopyClientCommand.self, WakeCommand.self],
+        subcommands: [SuiteCommand.self, ClientCommand.self, CopyServerCommand.self, CopyClientCommand.self, WakeCommand.self, RenderCommand.self],
         defaultSubcommand: SuiteCommand.self)
 }
 
