@@ -101,9 +101,9 @@ public final class CaptureClient: Sendable {
         self.maxLeases = maxLeases
         self.socketPath = socketPath
         self.reconnectFor = reconnect
-        self.doorbell = doorbell && mode == .latest
-        connection = Mutex(try Self.open(stream: stream, mode: mode, maxLeases: maxLeases, socketPath: socketPath, generation: 0,
-                                         doorbell: doorbell && mode == .latest))
+        let doorbell = doorbell && mode == .latest
+        self.doorbell = doorbell
+        connection = Mutex(try Self.open(stream: stream, mode: mode, maxLeases: maxLeases, socketPath: socketPath, generation: 0, doorbell: doorbell))
     }
 
     /// The same as `init`, for call sites that read better as a verb.
@@ -251,7 +251,13 @@ public final class CaptureClient: Sendable {
             spins &+= 1
             if spins & 4095 == 0 {
                 while try receiveOne(current) {}
-                inbox.withLock { $0.removeAll() } // counted in statistics; the head supersedes them
+                // The head supersedes announced frames: uncount them, or a client without a
+                // doorbell would see each frame counted twice. Other events stay counted.
+                let superseded = inbox.withLock { events -> UInt64 in
+                    defer { events.removeAll() }
+                    return UInt64(events.count { if case .frame = $0 { true } else { false } })
+                }
+                if superseded > 0 { counters.withLock { $0.frames -= superseded } }
                 if let deadline, monotonicNanoseconds() >= deadline { throw CaptureClientError.timedOut }
             }
             capture_cpu_relax()

@@ -85,6 +85,16 @@ final class FastClientTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(delivered[messaged.welcome.clientID] ?? 0, 300)
     }
 
+    func testBusyPollingCountsEachFrameOnceWithOrWithoutADoorbell() throws {
+        let daemon = try DaemonFixture(config: DaemonFixture.config(frameBytes: 4096, rate: 2000, payload: "header"))
+        for doorbell in [true, false] {
+            let client = try CaptureClient.connect(stream: "sim0", mode: .latest, socketPath: daemon.socketPath, doorbell: doorbell)
+            for _ in 0..<300 { _ = try client.nextFrameBusyPolling(timeout: .seconds(10)) }
+            XCTAssertEqual(client.statistics.frames, 300, "doorbell \(doorbell): frames announced by messages are superseded, not counted again")
+            client.close()
+        }
+    }
+
     func testBusyPollingRefusesLeaseMode() throws {
         let daemon = try DaemonFixture(config: DaemonFixture.config())
         let client = try daemon.connect(mode: .lease)
