@@ -160,11 +160,10 @@ struct SuiteCommand: ParsableCommand {
                 let closes = opens + UInt64(latencySeconds * 1e9)
                 // A busy-polling client is deployed on a core of its own: the last core is its,
                 // the daemon (with the device thread) keeps the others.
-                let busy = args.contains("--busy-poll") && Self.cores > 1
-                if busy { Self.pin(pid: daemon.pid, cpus: "0-\(Self.cores - 2)") }
-                let child = try Child(busy ? "/usr/bin/taskset" : bench,
-                                      (busy ? ["-c", "\(Self.cores - 1)", bench] : []) +
-                                      ["client", "--socket", daemon.socket, "--latency", "--opens", "\(opens)", "--closes", "\(closes)"] + args)
+                let busy = args.contains("--busy-poll")
+                if busy, let cpus = Self.producerCores { Self.pin(pid: daemon.pid, cpus: cpus) }
+                let child = try Self.child(bench, ["client", "--socket", daemon.socket, "--latency", "--opens", "\(opens)", "--closes", "\(closes)"] + args,
+                                           cpus: busy ? Self.clientCores : nil)
                 let r = try decode(child.collect())
                 guard let p = r.latency else { continue }
                 results.latency.append(Latency(system: name, frameBytes: size, percentiles: p))
@@ -185,8 +184,8 @@ struct SuiteCommand: ParsableCommand {
     /// sender, the copy server) on the first cores, its clients on the last one — as a bare
     /// in-process read has a core to itself. Held still, the scheduler's placement does not move
     /// the figures from run to run, and 1, 4 and 16 clients are measured under one scheme.
-    static func producerCores(clients: Int) -> String? { cores > 1 ? "0-\(cores - 2)" : nil }
-    static func clientCore(clients: Int) -> Int? { cores > 1 ? cores - 1 : nil }
+    static let producerCores: String? = cores > 1 ? "0-\(cores - 2)" : nil
+    static let clientCores: String? = cores > 1 ? "\(cores - 1)" : nil
 
     /// `executable` on `cpus` (taskset), or wherever the scheduler likes.
     static func child(_ executable: String, _ arguments: [String], cpus: String?) throws -> Child {
@@ -220,10 +219,10 @@ struct SuiteCommand: ParsableCommand {
 
     private func runCapture(_ daemon: BenchDaemon, bench: String, payload: String, mode: String, size: Int, clients n: Int) throws -> Throughput {
         let (opens, closes) = window(clients: n)
-        if let cpus = Self.producerCores(clients: n) { Self.pin(pid: daemon.pid, cpus: cpus) }
+        if let cpus = Self.producerCores { Self.pin(pid: daemon.pid, cpus: cpus) }
         let children = try (0..<n).map { _ in
             try Self.child(bench, ["client", "--socket", daemon.socket, "--mode", mode, "--read", payload == "pattern" ? "checksum" : "header",
-                                   "--opens", "\(opens)", "--closes", "\(closes)"], cpus: Self.clientCore(clients: n).map { "\($0)" })
+                                   "--opens", "\(opens)", "--closes", "\(closes)"], cpus: Self.clientCores)
         }
         sleep(until: opens)
         let cpu0 = daemon.eventLoopCPU, frames0 = daemon.framesPublished
@@ -244,10 +243,10 @@ struct SuiteCommand: ParsableCommand {
         let shm = max(slots * ((size + 4095) & ~4095), 1 << 20)
         let sender = try Self.child("/usr/bin/env", ["gst-launch-1.0", "-q", "fakesrc", "sizetype=fixed", "sizemax=\(size)", "!",
                                                      "shmsink", "socket-path=\(socket)", "shm-size=\(shm)", "wait-for-connection=true", "sync=false"],
-                                    cpus: Self.producerCores(clients: n))
+                                    cpus: Self.producerCores)
         defer { sender.stop(); unlink(socket) }
         for _ in 0..<200 where access(socket, F_OK) != 0 { usleep(10_000) }
-        let readers = try (0..<n).map { _ in try Self.child(gstPeer, [socket, "0.4", "\(seconds)"], cpus: Self.clientCore(clients: n).map { "\($0)" }) }
+        let readers = try (0..<n).map { _ in try Self.child(gstPeer, [socket, "0.4", "\(seconds)"], cpus: Self.clientCores) }
         let rs = readers.map { r in let out = r.collect(); if let d = try? decode(out) { return d }; log("GStreamer reader printed: \(out)"); return ClientResult() }
         return summarize(system: "gstreamer", payload: "header", mode: "-", size: size, rs)
     }
@@ -255,12 +254,12 @@ struct SuiteCommand: ParsableCommand {
     private func runCopy(bench: String, size: Int, clients n: Int) throws -> Throughput {
         let socket = "/tmp/capture-bench-copy-\(getpid()).sock"
         unlink(socket)
-        let server = try Self.child(bench, ["copy-server", "--socket", socket, "--bytes", "\(size)", "--clients", "\(n)"], cpus: Self.producerCores(clients: n))
+        let server = try Self.child(bench, ["copy-server", "--socket", socket, "--bytes", "\(size)", "--clients", "\(n)"], cpus: Self.producerCores)
         defer { server.stop(); unlink(socket) }
         let (opens, closes) = window(clients: n)
         let children = try (0..<n).map { _ in
             try Self.child(bench, ["copy-client", "--socket", socket, "--bytes", "\(size)", "--opens", "\(opens)", "--closes", "\(closes)"],
-                           cpus: Self.clientCore(clients: n).map { "\($0)" })
+                           cpus: Self.clientCores)
         }
         let rs = children.map { (try? decode($0.collect())) ?? ClientResult() }
         return summarize(system: "copy", payload: "header", mode: "-", size: size, rs)
