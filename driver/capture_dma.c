@@ -338,6 +338,8 @@ static bool pop_queued(struct capture_dev *cd, u32 *slot)
 		r->q_head = (r->q_head + 1) % r->slot_count;
 		r->q_count--;
 		r->state[*slot] = SLOT_FILLING;
+		/* Until now the slot's old frame was still readable; from here on it is not. */
+		desc_begin_fill(r, *slot);
 		ok = true;
 	}
 	spin_unlock(&cd->fifo_lock);
@@ -714,7 +716,6 @@ static int do_queue(struct capture_dev *cd, struct capture_queue __user *arg)
 	}
 	if (!err) {
 		for (i = 0; i < req.count; i++) {
-			desc_begin_fill(r, slots[i]);
 			r->queue[(r->q_head + r->q_count) % r->slot_count] = slots[i];
 			r->q_count++;
 			r->state[slots[i]] = SLOT_QUEUED;

@@ -113,6 +113,7 @@ int capture_unix_connect(int sock, const char *path) {
 
 int capture_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 int capture_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+int capture_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC | O_NONBLOCK); }
 int capture_accept(int listener) { return accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); }
 
 int capture_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {

@@ -60,9 +60,9 @@ public final class CaptureClient: Sendable {
         let welcome: Welcome
         let ring: RingReader
         let generation: Int
-        /// Latest mode: the eventfd the device rings for every frame (nil: Frames messages).
-        let doorbell: EventCounter?
-        init(socket: FileDescriptor, welcome: Welcome, ring: RingReader, generation: Int, doorbell: EventCounter?) {
+        /// Latest mode: what the device rings for every frame, an eventfd or a pipe (nil: Frames messages).
+        let doorbell: FileDescriptor?
+        init(socket: FileDescriptor, welcome: Welcome, ring: RingReader, generation: Int, doorbell: FileDescriptor?) {
             self.socket = socket
             self.welcome = welcome
             self.ring = ring
@@ -133,7 +133,8 @@ public final class CaptureClient: Sendable {
         }
         let memfd = FileDescriptor(owning: fds[0])
         defer { memfd.close() } // the mapping keeps the ring; the descriptor is not needed
-        let bell = welcome.doorbell ? EventCounter(owning: FileDescriptor(owning: fds[1])) : nil
+        let bell = welcome.doorbell ? FileDescriptor(owning: fds[1]) : nil
+        try bell?.setNonBlocking() // drained until it would block
         let ring = try RingReader(memfd: memfd)
         return Connection(socket: socket, welcome: welcome, ring: ring, generation: generation, doorbell: bell)
     }
@@ -160,13 +161,17 @@ public final class CaptureClient: Sendable {
         }
     }
 
-    deinit { connection.withLock { $0.socket.close(); $0.doorbell?.fd.close() } }
+    deinit { connection.withLock { $0.socket.close(); $0.doorbell?.close() } }
 
     /// Asks the daemon for its status (no Hello needed).
     public static func status(socketPath: String = SocketPath.default) throws -> StatusReport {
         let socket = try UnixSocket.seqpacket()
         try UnixSocket.connect(socket, path: socketPath)
-        _ = try MessageSocket.send(socket, .statusRequest)
+        do {
+            _ = try MessageSocket.send(socket, .statusRequest)
+        } catch let e as SystemError where e.errno == EPIPE || e.errno == ECONNRESET {
+            // Refused at accept (too many clients, allow-list): the reason is waiting to be read.
+        }
         let (reply, fds) = try receiveReply(socket, expecting: "StatusReply")
         closeAll(fds)
         guard case .statusReply(let json) = reply else {
@@ -192,8 +197,8 @@ public final class CaptureClient: Sendable {
                 // The ring head first: the bell may have rung for it already. The bell is reset
                 // before the head is read again, so a frame published meanwhile rings it anew.
                 if let frame = takeNewest(from: current) { return .frame(frame) }
-                let ready = capture_wait_readable2(current.socket.raw, bell.fd.raw, wait)
-                if ready & 2 != 0 { bell.drain() }
+                let ready = capture_wait_readable2(current.socket.raw, bell.raw, wait)
+                if ready & 2 != 0 { bell.drainReadable() }
                 socketReady = ready & 1 != 0
             } else {
                 socketReady = capture_wait_readable(current.socket.raw, wait) != 0
@@ -275,7 +280,7 @@ public final class CaptureClient: Sendable {
             if let fresh = try? Self.open(stream: stream, mode: mode, maxLeases: maxLeases, socketPath: socketPath, generation: old.generation + 1, doorbell: doorbell) {
                 connection.withLock { $0 = fresh }
                 old.socket.close() // the old mapping lives on in the frames that hold it
-                old.doorbell?.fd.close()
+                old.doorbell?.close()
                 newestTaken.withLock { $0 = fresh.welcome.headSequence }
                 counters.withLock { $0.reconnects += 1 }
                 let head = fresh.welcome.headSequence

@@ -53,14 +53,19 @@ public struct Configuration: Sendable {
         public var slots = 64
         public var hugePages: HugePages = .none
         public var lock: Lock = .required
-        /// Slots kept queued at the device.
-        public var queueDepth = 8
+        /// Most slots queued at the device; nil: every slot no client holds.
+        public var queueDepth: Int?
         /// Most frames one lease client may hold.
         public var maxLeases = 8
     }
 
     public var socketPath: String?
+    /// Connections from users other than root and the daemon's own (who have as many again of their own).
     public var maxClients = 64
+    /// Connections from any one such user.
+    public var maxClientsPerUID = 16
+    /// A connection that has not said Hello is closed after this long without a request.
+    public var helloTimeoutMilliseconds = 5000
     public var leaseTimeoutMilliseconds = 5000
     public var clientTimeoutMilliseconds = 10000
     public var allowUIDs: [UInt32] = []
@@ -149,13 +154,15 @@ struct ConfigReader {
         try unknown(root, "", allowed: ["daemon", "access", "stream"])
         if let d = root["daemon"] {
             let t = try table(d, "daemon")
-            try unknown(t, "daemon.", allowed: ["socket", "max_clients", "lease_timeout_ms", "client_timeout_ms"])
+            try unknown(t, "daemon.", allowed: ["socket", "max_clients", "max_clients_per_uid", "hello_timeout_ms", "lease_timeout_ms", "client_timeout_ms"])
             if let v = t["socket"] {
                 let p = try string(v, "daemon.socket")
                 guard p.hasPrefix("/") else { throw error(v, "daemon.socket", "must be an absolute path") }
                 config.socketPath = p
             }
             if let v = t["max_clients"] { config.maxClients = try int(v, "daemon.max_clients", 1...4096) }
+            if let v = t["max_clients_per_uid"] { config.maxClientsPerUID = try int(v, "daemon.max_clients_per_uid", 1...4096) }
+            if let v = t["hello_timeout_ms"] { config.helloTimeoutMilliseconds = try int(v, "daemon.hello_timeout_ms", 10...3_600_000) }
             if let v = t["lease_timeout_ms"] { config.leaseTimeoutMilliseconds = try int(v, "daemon.lease_timeout_ms", 10...3_600_000) }
             if let v = t["client_timeout_ms"] { config.clientTimeoutMilliseconds = try int(v, "daemon.client_timeout_ms", 10...3_600_000) }
         }
@@ -221,8 +228,8 @@ struct ConfigReader {
             if let v = rt["hugepages"] { s.hugePages = try choice(v, p + "ring.hugepages", Configuration.Stream.HugePages.self, [.none, .size2M, .size1G]) }
             if let v = rt["lock"] { s.lock = try choice(v, p + "ring.lock", Configuration.Stream.Lock.self, [.required, .bestEffort]); lockValue = v }
         }
-        if s.slots < s.queueDepth + 2 {
-            throw error(slotsValue ?? value, p + "ring.slots", "\(s.slots) slots cannot feed a device queue of \(s.queueDepth) and leave frames for clients; use at least \(s.queueDepth + 2)")
+        if let depth = s.queueDepth, s.slots < depth + 2 {
+            throw error(slotsValue ?? value, p + "ring.slots", "\(s.slots) slots cannot feed a device queue of \(depth) and leave frames for clients; use at least \(depth + 2)")
         }
         if case .kernel = s.device, s.lock == .bestEffort {
             throw error(lockValue, p + "ring.lock", "\"best-effort\" is for synthetic streams only: a device DMAs into the ring, so it must be locked")

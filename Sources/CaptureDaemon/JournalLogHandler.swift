@@ -38,22 +38,29 @@ public struct JournalLogHandler: LogHandler {
         var fields = self.metadata
         if let extra = event.metadata { fields.merge(extra) { $1 } }
         var entries = [
-            "MESSAGE=\(event.message)",
+            "MESSAGE=\(LogText.escaped("\(event.message)"))",
             "PRIORITY=\(CaptureLogHandler.syslogPriority(event.level))",
             "SYSLOG_IDENTIFIER=captured",
             "CODE_FILE=\(event.file)",
             "CODE_LINE=\(event.line)",
             "CODE_FUNC=\(event.function)",
         ]
-        for (key, value) in fields { entries.append("\(Self.field(for: key))=\(value)") }
-        // sd_journal_sendv copies the data before it returns.
-        var buffers = entries.map { Array($0.utf8) }
-        var iov: [iovec] = []
-        iov.reserveCapacity(buffers.count)
-        for i in buffers.indices {
-            buffers[i].withUnsafeMutableBytes { iov.append(iovec(iov_base: $0.baseAddress, iov_len: $0.count)) }
+        for (key, value) in fields { entries.append("\(Self.field(for: key))=\(LogText.escaped("\(value)"))") }
+        Self.send(entries)
+    }
+
+    /// sd_journal_sendv(3) of `entries`, laid end to end in one buffer that outlives the call
+    /// (sd_journal_sendv copies the data before it returns).
+    static func send(_ entries: [String]) {
+        var bytes: [UInt8] = []
+        var ranges: [(offset: Int, count: Int)] = []
+        for entry in entries {
+            ranges.append((bytes.count, entry.utf8.count))
+            bytes.append(contentsOf: entry.utf8)
         }
-        withExtendedLifetime(buffers) {
+        bytes.withUnsafeMutableBytes { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var iov = ranges.map { r in iovec(iov_base: base + r.offset, iov_len: r.count) }
             _ = sd_journal_sendv(&iov, Int32(iov.count))
         }
     }

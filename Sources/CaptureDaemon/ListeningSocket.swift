@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CaptureSystem
+import Foundation
 
 /// The daemon's listening socket: handed over by systemd (socket activation, sd_listen_fds(3))
 /// or bound by the daemon itself.
@@ -17,20 +18,24 @@ final class ListeningSocket {
         self.inherited = inherited
     }
 
-    /// The listening socket among the descriptors systemd passed (capture.socket), if any.
-    static func fromSystemd(_ passed: [(fd: Int32, name: String)], path: String) throws -> ListeningSocket? {
-        guard let socket = passed.first(where: { ServiceManager.isListeningSeqpacket($0.fd) }) else { return nil }
-        let fd = FileDescriptor(owning: socket.fd)
+    /// The listening socket systemd passed (capture.socket); systemd owns its path.
+    convenience init(inherited fd: FileDescriptor, path: String) throws {
         _ = fcntl(fd.raw, F_SETFD, FD_CLOEXEC)
         try fd.setNonBlocking()
-        return ListeningSocket(fd: fd, path: path, inherited: true)
+        self.init(fd: fd, path: path, inherited: true)
     }
 
     /// Binds `path` (mode 0660), creating its directory; a stale socket left by a dead daemon
     /// is replaced, a live one is an error.
     static func bind(path: String) throws -> ListeningSocket {
         let dir = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-        if !dir.isEmpty { try makeDirectories(dir) }
+        if !dir.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            } catch {
+                throw StartupError(description: "cannot create \(dir) for the socket (\(error)); create it, or pass --socket PATH in a writable directory")
+            }
+        }
         var st = stat()
         if lstat(path, &st) == 0 {
             guard st.st_mode & S_IFMT == S_IFSOCK else {
@@ -47,16 +52,6 @@ final class ListeningSocket {
         defer { umask(old) }
         try UnixSocket.bindAndListen(fd, path: path)
         return ListeningSocket(fd: fd, path: path, inherited: false)
-    }
-
-    private static func makeDirectories(_ dir: String) throws {
-        var current = ""
-        for part in dir.split(separator: "/") {
-            current += "/" + part
-            if mkdir(current, 0o755) != 0 && errno != EEXIST {
-                throw SystemError("mkdir(\(current))").hinting("create it, or pass --socket PATH in a writable directory")
-            }
-        }
     }
 
     func close() {

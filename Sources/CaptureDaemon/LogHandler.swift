@@ -54,9 +54,10 @@ public struct CaptureLogHandler: LogHandler {
         if let extra = event.metadata { fields.merge(extra) { $1 } }
         fields["message_id"] = nil // for the journal; noise on a terminal
         var line = priorityPrefix ? "<\(Self.syslogPriority(event.level))>" : ""
-        line += "\(event.level): \(event.message)"
+        // One event, one line: whatever a client managed to get into the text is escaped.
+        line += "\(event.level): \(LogText.escaped("\(event.message)"))"
         if !fields.isEmpty {
-            line += " [" + fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + "]"
+            line += " [" + fields.sorted { $0.key < $1.key }.map { "\($0.key)=\(LogText.escaped("\($0.value)"))" }.joined(separator: " ") + "]"
         }
         line += "\n"
         // One write(2) per line so lines from the guard thread never interleave.

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CaptureSystem
 import CSystemd
 
 /// The daemon's side of systemd's service protocol (sd_notify(3), sd_listen_fds(3),
@@ -29,9 +30,9 @@ enum ServiceManager {
         return sd_watchdog_enabled(0, &usec) > 0 ? usec * 1000 : nil
     }
 
-    /// Descriptors passed by systemd (sockets and the fd store), with their names; the
-    /// LISTEN_* variables are consumed so children do not see them.
-    static func passedDescriptors() -> [(fd: Int32, name: String)] {
+    /// Descriptors passed by systemd (sockets and the fd store), with their names, owned by the
+    /// caller from now on; the LISTEN_* variables are consumed so children do not see them.
+    static func passedDescriptors() -> [(fd: FileDescriptor, name: String)] {
         var names: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
         let n = sd_listen_fds_with_names(1, &names)
         guard n > 0 else { return [] }
@@ -43,7 +44,7 @@ enum ServiceManager {
         }
         return (0..<Int(n)).map { i in
             let name = names?[i].map { String(cString: $0) } ?? "unknown"
-            return (SD_LISTEN_FDS_START + Int32(i), name)
+            return (FileDescriptor(owning: SD_LISTEN_FDS_START + Int32(i)), name)
         }
     }
 

@@ -6,14 +6,16 @@ import CaptureSystem
 import DequeModule
 import Logging
 
-/// One stream: its ring, its device and the slot state machine (DESIGN.md, "Frame ownership").
+/// One stream: its ring, its device, the slot state machine, the leases and the doorbells
+/// (docs/ARCHITECTURE.md, "Frame ownership").
 ///
-///     free ──queue──▶ queued (device owns it) ──completion──▶ published ──reclaim──▶ queued
+///     free ──queue──▶ queued (device's) ──completion──▶ published ──requeue──▶ queued
 ///
-/// Only free or reclaimed slots go to the device; the device never waits on a client. A slot
-/// is reclaimed when it is the oldest published slot that no client leases. When every
-/// published slot is leased the device runs short and the frames it loses are counted and
-/// reported to every client of the stream.
+/// The device gets every slot that no client holds (or `queue_depth` of them when configured),
+/// oldest frame first, so it has the whole ring's slack when the daemon is late: a queued slot
+/// keeps its frame readable until the device starts to overwrite it. A published slot goes back
+/// to the device unless a client holds it. When every slot is held the device runs short and
+/// the frames it loses are counted and reported to every client of the stream.
 final class StreamEngine {
     enum SlotState { case free, queued, published }
 
@@ -22,14 +24,17 @@ final class StreamEngine {
     let device: CaptureDevice
     let logger: Logger
 
-    private(set) var state: [SlotState]
-    private(set) var leaseCount: [Int]
+    private var state: [SlotState]
+    /// The one record of who holds which frame.
+    private var leases: LeaseTable
     /// Published slots, oldest first.
     private var published = Deque<UInt32>()
     private var free: [UInt32]
     private var queued = 0
+    /// Doorbells of this stream's clients, by client id (made by the device, removed on detach).
+    private var doorbells: [UInt32: Doorbell] = [:]
 
-    var clients: [ClientSession] = []
+    private(set) var clients: [ClientSession] = []
     private(set) var lastSequence: UInt64 = 0
     private(set) var frames: UInt64 = 0
     private(set) var deviceDrops: UInt64 = 0
@@ -45,7 +50,7 @@ final class StreamEngine {
         self.logger = logger
         let n = ring.geometry.slotCount
         state = Array(repeating: .free, count: n)
-        leaseCount = Array(repeating: 0, count: n)
+        leases = LeaseTable(slotCount: n)
         free = (0..<UInt32(n)).reversed()
     }
 
@@ -79,7 +84,10 @@ final class StreamEngine {
             "free": "\(free.count)", "head_seq": "\(lastSequence)"])
     }
 
-    var slotsLeased: Int { leaseCount.reduce(0) { $0 + ($1 > 0 ? 1 : 0) } }
+    var slotsLeased: Int { leases.slotsHeld }
+    var slotsQueued: Int { queued }
+    func leaseCount(of client: ClientSession) -> Int { leases.count(of: client.id) }
+    func hasDoorbell(_ client: ClientSession) -> Bool { doorbells[client.id] != nil }
 
     func start() throws {
         try refill()
@@ -87,11 +95,12 @@ final class StreamEngine {
         rateWindow = (monotonicNanoseconds(), 0)
     }
 
-    /// Keeps `queueDepth` slots at the device: free ones first, then the oldest unleased
-    /// published one. (The device turns its generation odd before it touches it.)
+    /// Gives the device every slot no client holds (at most `queue_depth` when set): free ones
+    /// first, then published ones, oldest first.
     func refill() throws {
+        let depth = config.queueDepth ?? state.count
         var batch: [UInt32] = []
-        while queued + batch.count < config.queueDepth {
+        while queued + batch.count < depth {
             guard let slot = takeSlot() else { break }
             state[Int(slot)] = .queued
             batch.append(slot)
@@ -104,13 +113,14 @@ final class StreamEngine {
 
     private func takeSlot() -> UInt32? {
         if let slot = free.popLast() { return slot }
-        if let index = published.firstIndex(where: { leaseCount[Int($0)] == 0 }) {
+        if let index = published.firstIndex(where: { !leases.isHeld($0) }) {
             return published.remove(at: index)
         }
         return nil
     }
 
     /// Drains the device, publishes every completed frame and offers it to each client.
+    /// Cheap when nothing completed, so the event loop calls it between other work too.
     func handleCompletions(now: UInt64) throws {
         let completions = try device.readCompletions()
         guard !completions.isEmpty else { return }
@@ -136,20 +146,19 @@ final class StreamEngine {
 
     private func offer(_ entry: FrameEntry, to client: ClientSession, now: UInt64) {
         if client.mode == .latest {
-            if client.doorbell != nil {
+            if doorbells[client.id] != nil {
                 client.lastNotified = entry.sequence // the device rang its doorbell already
             } else {
                 client.enqueue(frame: entry)
             }
             return
         }
-        if client.leases.count >= client.maxLeases {
+        if leases.count(of: client.id) >= client.maxLeases {
             clientDrops += 1
             client.enqueue(drop: entry.sequence, count: 1, reason: .leaseLimit)
             return
         }
-        client.leases[entry.slot] = ClientSession.Lease(sequence: entry.sequence, grantedAt: now)
-        leaseCount[Int(entry.slot)] += 1
+        leases.grant(entry, to: client.id, at: now)
         client.enqueue(frame: entry)
     }
 
@@ -159,45 +168,49 @@ final class StreamEngine {
         // Rate-limited: one line a second at most; the counters hold the totals.
         if now - lastDropLog > 1_000_000_000 {
             lastDropLog = now
-            logger.warning("frames dropped: no free slot at the device", metadata: [
-                "message_id": "\(MessageID.framesDropped)", "stream": "\(config.name)", "first_seq": "\(first)", "count": "\(count)", "total": "\(deviceDrops)"])
+            logger.warning("frames dropped: the device had no slot to fill", metadata: [
+                "message_id": "\(MessageID.framesDropped)", "stream": "\(config.name)", "first_seq": "\(first)", "count": "\(count)",
+                "total": "\(deviceDrops)", "slots_held": "\(leases.slotsHeld)"])
         }
     }
 
-    enum ReleaseResult { case released, notLeased }
-
-    func release(_ entry: FrameEntry, by client: ClientSession) -> ReleaseResult {
-        guard let lease = client.leases[entry.slot], lease.sequence == entry.sequence else { return .notLeased }
-        client.leases[entry.slot] = nil
-        leaseCount[Int(entry.slot)] -= 1
-        return .released
+    /// Gives leased frames back; returns how many of them this client did not hold.
+    func release(_ entries: [FrameEntry], by client: ClientSession) throws -> Int {
+        var notLeased = 0
+        for e in entries where !leases.release(e, by: client.id) { notLeased += 1 }
+        try refill()
+        return notLeased
     }
 
-    /// Takes back leases older than `timeout`; the client is told which.
+    /// Takes back leases older than `timeout`; the client is told which. Returns how many.
     func revokeExpiredLeases(of client: ClientSession, now: UInt64, timeout: UInt64) -> Int {
-        var count = 0
-        let expired = client.leases.filter { now - $0.value.grantedAt > timeout }.sorted { $0.value.sequence < $1.value.sequence }
-        for (slot, lease) in expired {
-            client.leases[slot] = nil
-            leaseCount[Int(slot)] -= 1
-            client.revoked += 1
-            client.outbox.append(.leaseRevoked(FrameEntry(slot: slot, sequence: lease.sequence)))
-            count += 1
-        }
-        return count
+        let revoked = leases.revokeExpired(of: client.id, now: now, timeout: timeout)
+        for entry in revoked { client.enqueue(revoked: entry) }
+        if !revoked.isEmpty { try? refill() }
+        return revoked.count
     }
 
-    func attach(_ client: ClientSession) { clients.append(client) }
+    /// A client joins. With `doorbell`, asks the device for one; returns the descriptor the
+    /// client gets with its Welcome (nil: no doorbell, the client gets Frames messages).
+    func attach(_ client: ClientSession, doorbell: Bool) -> FileDescriptor? {
+        clients.append(client)
+        client.lastNotified = lastSequence
+        guard doorbell, let bell = try? device.makeDoorbell() else { return nil }
+        doorbells[client.id] = bell
+        return bell.clientEnd
+    }
 
-    /// A client left: everything it held comes back at once.
-    func detach(_ client: ClientSession) {
-        if let bell = client.doorbell {
-            device.removeDoorbell(bell.fd.raw)
-            client.doorbell = nil // closes it: the device no longer rings it
+    /// A client left: everything it held comes back at once, and its doorbell goes. Returns how
+    /// many leases it held.
+    @discardableResult
+    func detach(_ client: ClientSession) -> Int {
+        if let bell = doorbells.removeValue(forKey: client.id) {
+            device.removeDoorbell(bell) // the device no longer rings it; it closes with the last reference
         }
-        for slot in client.leases.keys { leaseCount[Int(slot)] -= 1 }
-        client.leases.removeAll()
+        let held = leases.releaseAll(of: client.id)
         clients.removeAll { $0 === client }
+        if held > 0 { try? refill() }
+        return held
     }
 
     func tick(now: UInt64) {

@@ -63,10 +63,11 @@ public struct DeviceStats: Sendable, Equatable {
 /// alike, so the daemon has one path:
 ///
 /// 1. `attach(ring:)` before the ring is sealed (the device maps or pins it then);
-/// 2. `queue(_:)` hands free slots to the device — the device fills only queued slots. The
-///    device owns the slot descriptors: it makes a queued slot's generation odd before it may
-///    change a byte, and publishes the descriptor (generation even) and the ring head when the
-///    frame is complete;
+/// 2. `queue(_:)` hands free slots to the device — the device fills only queued slots, in the
+///    order they were queued. The device owns the slot descriptors: when it starts on a slot it
+///    makes the generation odd before it changes a byte (until then the frame that was there
+///    stays readable), and publishes the descriptor (generation even) and the ring head when
+///    the frame is complete;
 /// 3. `completionDescriptor` becomes readable when frames complete; `readCompletions()`
 ///    drains them without blocking;
 /// 4. `start()` / `stop()`; `stats()`; `close()` detaches and releases everything.
@@ -81,17 +82,12 @@ public protocol CaptureDevice: AnyObject {
     func stop()
     func stats() -> DeviceStats
     func close()
-    /// Doorbells: eventfds the device increments right after it publishes a frame, so a
-    /// latest-mode client wakes without the daemon in between (one wake-up, not two). The
-    /// device does not own the descriptor; the daemon removes it before closing it. False:
-    /// this device has no doorbells, and the daemon announces frames with messages instead.
-    func addDoorbell(_ fd: Int32) -> Bool
-    func removeDoorbell(_ fd: Int32)
-}
-
-extension CaptureDevice {
-    public func addDoorbell(_ fd: Int32) -> Bool { false }
-    public func removeDoorbell(_ fd: Int32) {}
+    /// A doorbell the device rings right after it publishes each frame, so a client wakes
+    /// without the daemon in between (one wake-up, not two); nil when this device has none
+    /// (the daemon then announces frames with messages).
+    func makeDoorbell() throws -> Doorbell?
+    /// After this returns the device no longer rings `bell`.
+    func removeDoorbell(_ bell: Doorbell)
 }
 
 public enum DeviceError: Error, CustomStringConvertible {

@@ -137,20 +137,23 @@ public final class KernelDevice: CaptureDevice {
         return s
     }
 
-    /// close(2): the driver stops, unpins (marking pages dirty) and forgets the ring.
-    /// CAPTURE_IOC_DOORBELL (ADD): the driver signals `fd` after each frame it publishes.
-    /// False from a driver without doorbells (ENOTTY) or with its table full.
-    public func addDoorbell(_ bell: Int32) -> Bool {
-        var req = capture_doorbell(fd: bell, op: UInt32(CAPTURE_DOORBELL_ADD))
-        return withUnsafeMutablePointer(to: &req) { capture_ioctl(fd.raw, capture_ioc_doorbell(), $0) } == 0
+    /// An eventfd registered with CAPTURE_IOC_DOORBELL (ADD): the driver signals it from the
+    /// kernel after each frame it publishes (eventfd_signal never waits, whatever the client
+    /// does with its copy). nil from a driver without doorbells (ENOTTY) or with its table full.
+    public func makeDoorbell() throws -> Doorbell? {
+        let eventfd = try EventCounter()
+        var req = capture_doorbell(fd: eventfd.fd.raw, op: UInt32(CAPTURE_DOORBELL_ADD))
+        guard withUnsafeMutablePointer(to: &req, { capture_ioctl(fd.raw, capture_ioc_doorbell(), $0) }) == 0 else { return nil }
+        return Doorbell(clientEnd: eventfd.fd, writeEnd: nil)
     }
 
     /// CAPTURE_IOC_DOORBELL (REMOVE); the driver drops its reference to the eventfd.
-    public func removeDoorbell(_ bell: Int32) {
-        var req = capture_doorbell(fd: bell, op: UInt32(CAPTURE_DOORBELL_REMOVE))
+    public func removeDoorbell(_ bell: Doorbell) {
+        var req = capture_doorbell(fd: bell.clientEnd.raw, op: UInt32(CAPTURE_DOORBELL_REMOVE))
         _ = withUnsafeMutablePointer(to: &req) { capture_ioctl(fd.raw, capture_ioc_doorbell(), $0) }
     }
 
+    /// close(2): the driver stops, unpins (marking pages dirty) and forgets the ring.
     public func close() { fd.close() }
 
     deinit { close() }

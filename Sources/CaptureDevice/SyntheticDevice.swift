@@ -44,8 +44,8 @@ public final class SyntheticDevice: CaptureDevice {
         /// Completions not yet read by the daemon, and the doorbell that says there are some.
         let completions = Mutex<[DeviceCompletion]>([])
         let doorbell: EventCounter
-        /// Clients' doorbells (eventfds the daemon owns), rung after each publish.
-        let clientDoorbells = Mutex<[Int32]>([])
+        /// Clients' doorbells, rung after each publish (under this lock, so removal is final).
+        let clientDoorbells = Mutex<[Doorbell]>([])
         let closed = Atomic<Bool>(false)
         let target = Mutex<(mapping: Mapping, geometry: RingGeometry)?>(nil)
 
@@ -70,12 +70,11 @@ public final class SyntheticDevice: CaptureDevice {
         shared.target.withLock { $0 = (mapping, ring.geometry) }
     }
 
-    /// Takes the slots, turning each descriptor's generation odd first (as the driver's QUEUE
-    /// does), so readers of the frame that was there learn it is being overwritten.
+    /// Takes the slots, to be filled in this order. Their frames stay readable until the
+    /// producer starts on each (it turns the generation odd then, as the driver does).
     public func queue(_ slots: [UInt32]) throws {
-        guard let (mapping, geometry) = shared.target.withLock({ $0 }) else { throw DeviceError.notAttached }
+        guard let geometry = shared.target.withLock({ $0?.geometry }) else { throw DeviceError.notAttached }
         for s in slots where Int(s) >= geometry.slotCount { throw DeviceError.invalidSlot(s) }
-        for s in slots { SlotDescriptor(base: mapping.base + geometry.descriptorOffset(Int(s))).beginFill() }
         shared.queued.withLock { $0.append(contentsOf: slots) }
         // Pairs with the producer's idle store before it looks at the queue (see produce()).
         if settings.frameRate == 0 && shared.idle.load(ordering: .sequentiallyConsistent) { shared.wake.signal() }
@@ -83,14 +82,16 @@ public final class SyntheticDevice: CaptureDevice {
 
     public var completionDescriptor: Int32 { shared.doorbell.fd.raw }
 
-    public func addDoorbell(_ fd: Int32) -> Bool {
-        shared.clientDoorbells.withLock { $0.append(fd) }
-        return true
+    /// A pipe: the client gets the read end; the producer writes to the other without blocking.
+    public func makeDoorbell() throws -> Doorbell? {
+        let bell = try Doorbell.pipe()
+        shared.clientDoorbells.withLock { $0.append(bell) }
+        return bell
     }
 
-    /// After this returns the device no longer touches `fd` (it rings under the same lock).
-    public func removeDoorbell(_ fd: Int32) {
-        shared.clientDoorbells.withLock { $0.removeAll { $0 == fd } }
+    /// After this returns the device no longer touches `bell` (it rings under the same lock).
+    public func removeDoorbell(_ bell: Doorbell) {
+        shared.clientDoorbells.withLock { $0.removeAll { $0 === bell } }
     }
 
     /// The doorbell is reset before the queue is taken, so a completion queued after the take
@@ -180,6 +181,8 @@ public final class SyntheticDevice: CaptureDevice {
                 continue
             }
             sequence += 1
+            let descriptor = SlotDescriptor(base: mapping.base + geometry.descriptorOffset(Int(slot)))
+            descriptor.beginFill()
             let payload = UnsafeMutableRawBufferPointer(start: mapping.base + geometry.slotOffset(Int(slot)), count: settings.frameBytes)
             var flags: FrameFlags = []
             var checksum: UInt32 = 0
@@ -192,13 +195,12 @@ public final class SyntheticDevice: CaptureDevice {
             }
             let completion = DeviceCompletion(slot: slot, flags: flags, bytes: UInt64(settings.frameBytes), sequence: sequence,
                                               timestampNanoseconds: capture_monotonic_ns(), checksum: checksum)
-            SlotDescriptor(base: mapping.base + geometry.descriptorOffset(Int(slot)))
-                .publish(sequence: sequence, length: completion.bytes, timestamp: completion.timestampNanoseconds,
+            descriptor.publish(sequence: sequence, length: completion.bytes, timestamp: completion.timestampNanoseconds,
                          flags: flags, checksum: checksum)
             RingHead.publish(ringBase: mapping.base, sequence: sequence, slot: Int(slot))
             if shared.closed.load(ordering: .acquiring) { return } // the daemon is going away
             // Clients first: they are what the frame is for; the daemon's bookkeeping can follow.
-            shared.clientDoorbells.withLock { fds in for fd in fds { EventCounter.signal(fd) } }
+            shared.clientDoorbells.withLock { bells in for bell in bells { bell.ring() } }
             let wasEmpty = shared.completions.withLock { queue in
                 queue.append(completion)
                 return queue.count == 1

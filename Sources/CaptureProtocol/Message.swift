@@ -76,6 +76,27 @@ public enum ErrorCode: UInt32, Sendable, CustomStringConvertible {
     case badState = 10
     case streamGone = 11
     case internalError = 12
+    /// The connection said nothing useful for daemon.hello_timeout_ms.
+    case timedOut = 13
+
+    /// The name docs/PROTOCOL.md gives the code (`malformed`, `not_leased`, …).
+    public var name: String {
+        switch self {
+        case .malformed: return "malformed"
+        case .unsupportedVersion: return "unsupported_version"
+        case .unknownMessage: return "unknown_message"
+        case .tooLarge: return "too_large"
+        case .descriptorsRefused: return "descriptors_refused"
+        case .unknownStream: return "unknown_stream"
+        case .notPermitted: return "not_permitted"
+        case .tooManyClients: return "too_many_clients"
+        case .notLeased: return "not_leased"
+        case .badState: return "bad_state"
+        case .streamGone: return "stream_gone"
+        case .internalError: return "internal_error"
+        case .timedOut: return "timed_out"
+        }
+    }
 
     public var description: String {
         switch self {
@@ -91,6 +112,7 @@ public enum ErrorCode: UInt32, Sendable, CustomStringConvertible {
         case .badState: return "message not valid now"
         case .streamGone: return "stream gone"
         case .internalError: return "internal error"
+        case .timedOut: return "timed out"
         }
     }
 }
@@ -199,6 +221,12 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
         case .unknownType: return .unknownMessage
         case .tooLarge: return .tooLarge
         }
+    }
+
+    /// What was wrong, without the code's own name (the Error message says the code already).
+    public var detail: String {
+        if case .malformed(let why) = self { return why }
+        return description
     }
 
     public var description: String {

@@ -66,6 +66,9 @@ public struct StatusReport: Codable, Sendable {
         public var headSequence: UInt64
         public var measuredRate: Double
         public var slotsLeased: Int
+        /// Slots queued at the device right now: how many frames it can capture before the
+        /// daemon must give it more (its slack). Absent from daemons before 0.2.
+        public var slotsQueued: Int?
         /// The device's own count of frame times with no queued slot.
         public var deviceOverruns: UInt64
         /// Pages the kernel driver holds pinned (0 for the synthetic device).

@@ -64,6 +64,13 @@ public final class FileDescriptor: Sendable, CustomStringConvertible {
         }
     }
 
+    /// read(2) until it would block, discarding the bytes: resets an eventfd, empties a pipe.
+    /// The descriptor must be non-blocking.
+    public func drainReadable() {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while Glibc.read(raw, &buffer, buffer.count) > 0 {}
+    }
+
     /// fcntl(F_SETFL, O_NONBLOCK).
     public func setNonBlocking() throws {
         let flags = fcntl(raw, F_GETFL)

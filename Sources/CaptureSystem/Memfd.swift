@@ -63,6 +63,14 @@ public enum Memfd {
         try retryingInterrupts("fcntl(F_ADD_SEALS, \(seals))") { capture_add_seals(fd.raw, seals.rawValue) }
     }
 
+    /// open("/proc/self/fd/N", O_RDONLY | O_CLOEXEC): a new open file description of the same
+    /// memfd, read-only, so whoever gets it shares no file offset or status flags with the
+    /// daemon or with anyone else, and cannot map it writable even without the seals.
+    public static func reopenReadOnly(_ fd: FileDescriptor) throws -> FileDescriptor {
+        let raw = try retryingInterrupts("open(/proc/self/fd/\(fd.raw), O_RDONLY)") { open("/proc/self/fd/\(fd.raw)", O_RDONLY | O_CLOEXEC) }
+        return FileDescriptor(owning: raw)
+    }
+
     /// fcntl(F_GET_SEALS).
     public static func seals(_ fd: FileDescriptor) throws -> Seals {
         let s = capture_get_seals(fd.raw)

@@ -137,6 +137,12 @@ public enum UnixSocket {
         }
     }
 
+    /// ioctl(SIOCOUTQ): bytes this end has sent that the peer has not read yet.
+    public static func unreadBytes(_ fd: FileDescriptor) -> Int {
+        var n: Int32 = 0
+        return capture_ioctl(fd.raw, UInt(CAPTURE_SIOCOUTQ), &n) == 0 ? Int(n) : 0
+    }
+
     /// shutdown(SHUT_RDWR): wakes a thread blocked in recvmsg on the same socket.
     public static func shutdown(_ fd: FileDescriptor) {
         _ = Glibc.shutdown(fd.raw, Int32(SHUT_RDWR))

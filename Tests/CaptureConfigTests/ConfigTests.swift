@@ -11,7 +11,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertNotEqual(sim0.frameBytes % 4096, 0)
         XCTAssertEqual(sim0.frameRate, 1000)
         XCTAssertEqual(sim0.payload, .pattern)
-        XCTAssertGreaterThanOrEqual(sim0.slots, sim0.queueDepth + 4 * sim0.maxLeases, "room for several lease clients")
+        XCTAssertNil(sim0.queueDepth, "the device gets every slot no client holds")
+        XCTAssertGreaterThanOrEqual(sim0.slots, 4 * sim0.maxLeases + 16, "room for several lease clients and slack for the device")
     }
 
     func testDottedKeysAndInlineTables() throws {
@@ -37,7 +38,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(message("[stream.s]\nframe_rate = \"fast\"\n"),
                        "capture.toml:2: stream.s.frame_rate: expected a number, found a string")
         XCTAssertEqual(message("[daemon]\nmax_clientz = 3\n[stream.s]\n"),
-                       "capture.toml:2: daemon.max_clientz: unknown key (known: client_timeout_ms, lease_timeout_ms, max_clients, socket)")
+                       "capture.toml:2: daemon.max_clientz: unknown key (known: client_timeout_ms, hello_timeout_ms, lease_timeout_ms, max_clients, max_clients_per_uid, socket)")
         XCTAssertEqual(message("[stream.s]\n\n[stream.s.ring]\nlock = \"maybe\"\n"),
                        "capture.toml:4: stream.s.ring.lock: \"maybe\" is not one of \"required\", \"best-effort\"")
         XCTAssertEqual(message("[stream.s]\nqueue_depth = 8\nring.slots = 4\n"),

@@ -25,7 +25,7 @@ final class DaemonFixture {
     }()
 
     static func config(frameBytes: Int = 100_003, rate: Double = 2000, payload: String = "pattern", slots: Int = 48,
-                       queueDepth: Int = 8, maxLeases: Int = 32, lock: String = "required", daemon: String = "", access: String = "") -> String {
+                       queueDepth: Int? = nil, maxLeases: Int = 32, lock: String = "required", daemon: String = "", access: String = "") -> String {
         """
         [daemon]
         \(daemon)
@@ -36,7 +36,7 @@ final class DaemonFixture {
         frame_bytes = \(frameBytes)
         frame_rate = \(rate)
         payload = "\(payload)"
-        queue_depth = \(queueDepth)
+        \(queueDepth.map { "queue_depth = \($0)" } ?? "")
         max_leases = \(maxLeases)
         ring.slots = \(slots)
         ring.lock = "\(lock)"

@@ -3,6 +3,10 @@
 //   capture-testclient connect-as UID SOCKET STREAM   drop to UID/GID, connect, print what happened
 //   capture-testclient forkstorm SOCKET STREAM N      map the ring, then fork N children that read it and exit
 //   capture-testclient driver-errors /dev/captureN X  every kind of bad request to the driver, checked
+//   capture-testclient status-flood SOCKET INFLIGHT SECONDS [noread]   StatusRequests without end
+//   capture-testclient idle SOCKET N SECONDS          N connections that never say anything
+//   capture-testclient inject SOCKET                  a Hello whose stream name forges a log line
+//   capture-testclient tamper SOCKET STREAM SECONDS   file flags, offset and doorbell of the ring it got
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -49,6 +53,17 @@ case "connect-as":
         say("refused: \(error)")
         exit(3)
     }
+case "status-flood":
+    guard args.count >= 5, let n = Int(args[3]), let t = Double(args[4]) else { exit(2) }
+    exit(statusFlood(socketPath: args[2], inFlight: n, seconds: t, read: args.count < 6 || args[5] != "noread"))
+case "idle":
+    guard args.count >= 5, let n = Int(args[3]), let t = Double(args[4]) else { exit(2) }
+    exit(idleConnections(socketPath: args[2], count: n, seconds: t))
+case "inject":
+    exit(logInjection(socketPath: args[2]))
+case "tamper":
+    guard args.count >= 5, let t = Double(args[4]) else { exit(2) }
+    exit(tamper(socketPath: args[2], stream: args[3], seconds: t))
 case "driver-errors":
     exit(driverErrors(path: args[2]) == 0 ? 0 : 1)
 case "forkstorm":

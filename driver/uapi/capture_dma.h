@@ -9,8 +9,10 @@
  *   CAPTURE_IOC_REGISTER_RING        memfd + the caller's MAP_SHARED read-write mapping of it;
  *                                    pins every page once (FOLL_WRITE | FOLL_LONGTERM) and
  *                                    builds one scatter-gather table per slot
- *   CAPTURE_IOC_QUEUE                slots the device may fill (each must be owned by the caller);
- *                                    the driver turns each slot descriptor's generation odd
+ *   CAPTURE_IOC_QUEUE                slots the device may fill, in this order (each must be owned
+ *                                    by the caller); the driver turns a slot descriptor's generation
+ *                                    odd when it starts filling the slot, so until then the frame
+ *                                    that was there stays readable
  *   completion                       the driver publishes the slot descriptor (generation even,
  *                                    release) and the ring head, then queues the record
  *   CAPTURE_IOC_START / STOP

@@ -46,6 +46,8 @@ ssize_t capture_recv_with_fds(int sock, void *buf, size_t cap, int *fds, int max
 int capture_peer_credentials(int sock, int32_t *pid, uint32_t *uid, uint32_t *gid);
 /** getsockopt(SO_PEERGROUPS): supplementary groups of the peer; returns count or -1. */
 int capture_peer_groups(int sock, uint32_t *gids, int max);
+/** ioctl request for the bytes a socket has sent that its peer has not read (TIOCOUTQ). */
+#define CAPTURE_SIOCOUTQ 0x5411
 /** bind(2)+listen(2) or connect(2) on an AF_UNIX path. */
 int capture_unix_bind(int sock, const char *path);
 int capture_unix_connect(int sock, const char *path);
@@ -60,6 +62,8 @@ int capture_unix_connect(int sock, const char *path);
 int capture_epoll_create(void);
 /** eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK). */
 int capture_eventfd(void);
+/** pipe2(fds, O_CLOEXEC | O_NONBLOCK). */
+int capture_pipe(int fds[2]);
 /** accept4(SOCK_CLOEXEC | SOCK_NONBLOCK). */
 int capture_accept(int listener);
 int capture_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
