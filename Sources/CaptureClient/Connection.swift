@@ -1,0 +1,98 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CaptureProtocol
+import CaptureRing
+import CaptureSystem
+
+/// One session with the daemon: the socket, the Welcome, the read-only mapping of the ring and,
+/// in latest mode, the doorbell. It owns its socket and doorbell (closed by `close()`, or when
+/// the last reference goes); the mapping lives as long as any frame of this session holds its
+/// RingReader, so frames stay readable after the session ends.
+final class Connection: Sendable {
+    let socket: FileDescriptor
+    let welcome: Welcome
+    let ring: RingReader
+    /// Numbers the sessions of one client (reconnects start a new one).
+    let generation: Int
+    /// Latest mode: what the device rings for every frame, an eventfd or a pipe (nil: Frames messages).
+    let doorbell: FileDescriptor?
+
+    /// Connects to `socketPath` and says `hello`.
+    static func open(socketPath: String, hello: Message, generation: Int) throws -> Connection {
+        let socket = try UnixSocket.seqpacket()
+        try UnixSocket.connect(socket, path: socketPath)
+        return try Connection(handshakeOn: socket, hello: hello, generation: generation)
+    }
+
+    /// Says `hello` on a connected socket, takes the Welcome and maps the ring it carries.
+    init(handshakeOn socket: FileDescriptor, hello: Message, generation: Int) throws {
+        do {
+            _ = try MessageSocket.send(socket, hello)
+        } catch let e as SystemError where e.errno == EPIPE || e.errno == ECONNRESET {
+            // Refused at accept (allow-list, too many clients): the reason is waiting to be read.
+        }
+        let (reply, fds) = try Connection.receiveReply(socket, expecting: "Welcome")
+        let received = fds.map(FileDescriptor.init(owning:)) // owned from here: closed on any exit
+        guard case .welcome(let welcome) = reply else {
+            throw CaptureClientError.protocolViolation("expected Welcome, got \(reply.type)")
+        }
+        let expected = welcome.doorbell ? 2 : 1
+        guard received.count == expected else {
+            throw CaptureClientError.protocolViolation("Welcome carried \(received.count) descriptors, expected \(expected) (the ring's memfd\(welcome.doorbell ? " and a doorbell" : ""))")
+        }
+        defer { received[0].close() } // the mapping keeps the ring; its descriptor is not needed
+        let ring = try RingReader(memfd: received[0])
+        guard UInt64(ring.geometry.ringBytes) == welcome.ringBytes else {
+            throw CaptureClientError.protocolViolation("Welcome says the ring has \(welcome.ringBytes) bytes, the memfd has \(ring.geometry.ringBytes)")
+        }
+        let bell = welcome.doorbell ? received[1] : nil
+        try bell?.setNonBlocking() // drained until it would block
+        self.socket = socket
+        self.welcome = welcome
+        self.ring = ring
+        self.generation = generation
+        doorbell = bell
+    }
+
+    /// The daemon's answer to a request: an Error becomes `.refused`, a closed socket
+    /// `.daemonGone`, undecodable bytes `.protocolViolation`. The caller owns the descriptors.
+    static func receiveReply(_ socket: FileDescriptor, expecting: String) throws -> (Message, [Int32]) {
+        switch try MessageSocket.receive(socket, blocking: true) {
+        case .message(.error(let code, let text), let fds):
+            closeAll(fds)
+            throw CaptureClientError.refused(code, text)
+        case .message(let message, let fds):
+            return (message, fds)
+        case .invalid(let error, let fds):
+            closeAll(fds)
+            throw CaptureClientError.protocolViolation(error.description)
+        case .closed, .wouldBlock:
+            throw CaptureClientError.daemonGone("connection closed before \(expecting)")
+        }
+    }
+
+    /// One message without blocking; nil when there is none. Descriptors are never expected
+    /// after the Welcome: any that come are closed.
+    func receive() throws -> Message? {
+        switch try MessageSocket.receive(socket, blocking: false) {
+        case .wouldBlock: return nil
+        case .closed: throw CaptureClientError.daemonGone("the connection was closed")
+        case .invalid(let e, let fds):
+            closeAll(fds)
+            throw CaptureClientError.protocolViolation(e.description)
+        case .message(let message, let fds):
+            closeAll(fds)
+            return message
+        }
+    }
+
+    /// Closes the socket and the doorbell; frames keep the ring mapped.
+    func close() {
+        socket.close()
+        doorbell?.close()
+    }
+
+    /// shutdown(2): wakes any thread blocked on the socket without closing it under it.
+    func shutdown() { UnixSocket.shutdown(socket) }
+}
