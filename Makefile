@@ -22,7 +22,13 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 # Where install-files takes the binaries from (the guest harness points it at static builds).
 BUILT ?= .build/release
 
-.PHONY: all build release run test vm-test bench deps install install-files uninstall clean
+# Fuzzing: capture-fuzz with libFuzzer and AddressSanitizer (Fuzz/, scripts/fuzz).
+FUZZ_TARGETS = codec config status client ring
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_RUNTIME = $(shell $(SWIFT) -print-target-info | sed -n 's/.*"runtimeResourcePath": "\(.*\)".*/\1/p')/clang/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a
+
+.PHONY: all build release run test vm-test bench deps install install-files uninstall clean fuzz fuzz-build fuzz-smoke
 
 all: release
 
@@ -44,6 +50,20 @@ run: release
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
+	$(MAKE) fuzz-smoke
+
+# Every fuzz target for FUZZ_SECONDS each (default 10 minutes).
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do scripts/fuzz $$t $(FUZZ_SECONDS) || exit 1; done
+
+# What `make test` runs: every target briefly.
+fuzz-smoke: fuzz-build
+	@for t in $(FUZZ_TARGETS); do scripts/fuzz $$t $(FUZZ_SMOKE_SECONDS) || exit 1; done
+
+fuzz-build: deps
+	$(SWIFT) build --sanitize=address --scratch-path .build-fuzz --product capture-fuzz \
+	  -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table -Xcc -fsanitize=fuzzer-no-link \
+	  -Xlinker $(FUZZ_RUNTIME) -Xlinker --undefined=LLVMFuzzerRunDriver -Xlinker -lstdc++
 
 # Release builds of the daemon and the harness, the GStreamer reader (C, against Debian's
 # libgstreamer), then one run of every workload. BENCH_ARGS goes to `capture-bench suite`.

@@ -64,6 +64,12 @@ let package = Package(
         ], path: "Benchmarks/capture-bench"),
         .executableTarget(name: "capture-testclient", dependencies: ["CaptureClient", "CaptureProtocol", "CaptureSystem", "CaptureRing", "CCaptureShim", "CCaptureUAPI"],
                           path: "Tests/capture-testclient"),
+        // Fuzzing (make fuzz): the checks, a libFuzzer driver, and one program for every target.
+        .target(name: "CaptureFuzz", dependencies: ["CaptureProtocol", "CaptureConfig", "CaptureClient", "CaptureRing", "CaptureSystem"],
+                path: "Fuzz/CaptureFuzz"),
+        .target(name: "CCaptureFuzzDriver", path: "Fuzz/CCaptureFuzzDriver"),
+        .executableTarget(name: "capture-fuzz", dependencies: ["CaptureFuzz", "CCaptureFuzzDriver"], path: "Fuzz/capture-fuzz"),
+        .testTarget(name: "CaptureFuzzTests", dependencies: ["CaptureFuzz"]),
         .testTarget(name: "CaptureRingTests", dependencies: ["CaptureRing", "CaptureSystem", "CaptureDevice"]),
         .testTarget(name: "CaptureDaemonTests", dependencies: ["CaptureDaemon", "CaptureRing", "CaptureSystem", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CaptureProtocolTests", dependencies: ["CaptureProtocol"]),

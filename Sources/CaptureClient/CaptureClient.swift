@@ -83,7 +83,7 @@ public final class CaptureClient: Sendable {
 
     /// A client on a socket already connected to the daemon (or to something playing it, as
     /// the fuzzer does). It cannot reconnect.
-    init(connectedSocket socket: FileDescriptor, stream: String, mode: ClientMode, maxLeases: Int = 0, doorbell: Bool = true) throws {
+    package init(connectedSocket socket: FileDescriptor, stream: String, mode: ClientMode, maxLeases: Int = 0, doorbell: Bool = true) throws {
         self.stream = stream
         self.mode = mode
         self.maxLeases = maxLeases

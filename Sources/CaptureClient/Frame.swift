@@ -22,7 +22,7 @@ public struct Frame: Sendable {
     init(sequence: UInt64, slot: UInt32, snapshot: SlotDescriptor.Snapshot, isLeased: Bool, ring: RingReader, session: Int) {
         self.sequence = sequence
         self.slot = slot
-        length = Int(snapshot.length)
+        length = min(Int(clamping: snapshot.length), ring.geometry.frameBytes) // a descriptor may claim anything
         timestampNanoseconds = snapshot.timestamp
         flags = snapshot.flags
         checksum = snapshot.checksum

@@ -8,6 +8,8 @@ public enum CaptureProtocol {
     /// Longest message either side sends or accepts.
     public static let maxMessageBytes = 65536
     public static let maxStreamNameBytes = 64
+    /// Longest text in an Error or Goodbye.
+    public static let maxTextBytes = 4096
     /// Most frame entries in one Frames or Release message.
     public static let maxBatch = 1024
 }

@@ -44,11 +44,11 @@ extension Message {
         case let .error(code, message):
             w.u32(code.rawValue)
             w.u32(0)
-            w.raw(Array(message.utf8.prefix(4096)))
+            w.raw(Self.text(message))
         case let .goodbye(reason, message):
             w.u32(reason.rawValue)
             w.u32(0)
-            w.raw(Array(message.utf8.prefix(4096)))
+            w.raw(Self.text(message))
         case .statusRequest:
             break
         case let .statusReply(json):
@@ -57,6 +57,19 @@ extension Message {
         let length = UInt32(w.bytes.count).littleEndian
         withUnsafeBytes(of: length) { for i in 0..<4 { w.bytes[4 + i] = $0[i] } }
         return w.bytes
+    }
+
+    /// At most `maxTextBytes` of UTF-8, cut at a character boundary.
+    static func text(_ s: String) -> [UInt8] {
+        var bytes = 0
+        var end = s.unicodeScalars.startIndex
+        for scalar in s.unicodeScalars {
+            let n = UTF8.width(scalar)
+            if bytes + n > CaptureProtocol.maxTextBytes { break }
+            bytes += n
+            end = s.unicodeScalars.index(after: end)
+        }
+        return Array(s.unicodeScalars[..<end].map(String.init).joined().utf8)
     }
 
     /// Decodes one packet. Every length is checked; trailing bytes are an error.
@@ -121,11 +134,11 @@ extension Message {
             let raw = try r.u32("code")
             _ = try r.u32("reserved")
             let code = ErrorCode(rawValue: raw) ?? .internalError
-            message = .error(code: code, message: String(decoding: r.rest(), as: UTF8.self))
+            message = .error(code: code, message: try r.text("message"))
         case .goodbye:
             let reason = GoodbyeReason(rawValue: try r.u32("reason")) ?? .normal
             _ = try r.u32("reserved")
-            message = .goodbye(reason: reason, message: String(decoding: r.rest(), as: UTF8.self))
+            message = .goodbye(reason: reason, message: try r.text("text"))
         case .statusRequest:
             message = .statusRequest
         case .statusReply:

@@ -40,6 +40,15 @@ struct WireReader {
         return Array(bytes[offset..<offset + count])
     }
 
+    /// The rest of the message as UTF-8 text of at most `maxTextBytes`.
+    mutating func text(_ field: String) throws(ProtocolError) -> String {
+        guard remaining <= CaptureProtocol.maxTextBytes else {
+            throw .malformed("\(field) of \(remaining) bytes (at most \(CaptureProtocol.maxTextBytes))")
+        }
+        guard let s = String(validating: rest(), as: UTF8.self) else { throw .malformed("\(field) is not UTF-8") }
+        return s
+    }
+
     mutating func rest() -> [UInt8] {
         defer { offset = bytes.count }
         return Array(bytes[offset...])

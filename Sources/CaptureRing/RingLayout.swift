@@ -74,6 +74,19 @@ public struct RingGeometry: Sendable, Equatable {
         self.pageBytes = pageBytes
     }
 
+    /// The geometry, if every size it implies fits in an Int (a ring header from elsewhere may
+    /// say anything); nil otherwise.
+    public static func checked(slotCount: Int, frameBytes: Int, pageBytes: Int) -> RingGeometry? {
+        guard slotCount > 0, frameBytes > 0, pageBytes > 0 else { return nil }
+        let (descriptors, o1) = slotCount.multipliedReportingOverflow(by: RingLayout.descriptorBytes)
+        let (stride, o2) = frameBytes.addingReportingOverflow(pageBytes - 1)
+        guard !o1, !o2, descriptors <= Int.max - RingLayout.headerBytes - pageBytes else { return nil }
+        let g = RingGeometry(slotCount: slotCount, frameBytes: frameBytes, pageBytes: pageBytes)
+        let (slots, o3) = slotCount.multipliedReportingOverflow(by: stride / pageBytes * pageBytes)
+        guard !o3, slots <= Int.max - g.slotsOffset else { return nil }
+        return g
+    }
+
     public var descriptorsOffset: Int { RingLayout.headerBytes }
     public var slotsOffset: Int { roundUp(descriptorsOffset + slotCount * RingLayout.descriptorBytes, to: pageBytes) }
     /// A frame never shares a page with another frame.

@@ -24,12 +24,18 @@ public final class RingReader: Sendable {
         guard capture_load_acquire_u64(h) == RingLayout.magic else { throw RingError.notARing("bad magic") }
         let version: UInt32 = get(RingLayout.Header.version, UInt32.self)
         guard version == RingLayout.version else { throw RingError.notARing("layout version \(version), this library reads \(RingLayout.version)") }
-        let geometry = RingGeometry(slotCount: Int(get(RingLayout.Header.slotCount, UInt32.self)),
-                                    frameBytes: Int(get(RingLayout.Header.frameBytes, UInt64.self)),
-                                    pageBytes: Int(get(RingLayout.Header.pageBytes, UInt32.self)))
-        guard geometry.ringBytes == Int(size),
-              geometry.slotsOffset == Int(get(RingLayout.Header.slotsOffset, UInt64.self)),
-              geometry.slotStride == Int(get(RingLayout.Header.slotStride, UInt64.self)) else {
+        let headerBytes: UInt32 = get(RingLayout.Header.headerBytes, UInt32.self)
+        let descriptorBytes: UInt32 = get(RingLayout.Header.descriptorBytes, UInt32.self)
+        guard Int(headerBytes) == RingLayout.headerBytes, Int(descriptorBytes) == RingLayout.descriptorBytes else {
+            throw RingError.notARing("header of \(headerBytes) bytes with \(descriptorBytes)-byte descriptors; this library reads \(RingLayout.headerBytes) and \(RingLayout.descriptorBytes)")
+        }
+        let frameBytes: UInt64 = get(RingLayout.Header.frameBytes, UInt64.self)
+        guard frameBytes <= size, let geometry = RingGeometry.checked(slotCount: Int(get(RingLayout.Header.slotCount, UInt32.self)),
+                                                                       frameBytes: Int(frameBytes),
+                                                                       pageBytes: Int(get(RingLayout.Header.pageBytes, UInt32.self))),
+              geometry.ringBytes == Int(size),
+              geometry.slotsOffset == Int(clamping: get(RingLayout.Header.slotsOffset, UInt64.self)),
+              geometry.slotStride == Int(clamping: get(RingLayout.Header.slotStride, UInt64.self)) else {
             throw RingError.notARing("header geometry does not match the memfd size \(size)")
         }
         var nameBytes: [UInt8] = []
@@ -58,6 +64,6 @@ public final class RingReader: Sendable {
     public var head: (sequence: UInt64, slot: Int) {
         let seq = capture_load_acquire_u64(mapping.base + RingLayout.Header.headSequence)
         let slot = capture_load_relaxed_u64(mapping.base + RingLayout.Header.headSlot)
-        return (seq, Int(slot))
+        return (seq, Int(clamping: slot)) // the device wrote it; check it against slotCount before use
     }
 }

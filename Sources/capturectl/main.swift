@@ -44,32 +44,10 @@ struct Status: ParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
             return
         }
-        print("captured \(report.version), pid \(report.daemonPID), up \(String(format: "%.1f", report.uptimeSeconds)) s, \(report.clients) connection(s)")
-        for w in report.waitingForDevices { print("stream \(w): waiting for its device") }
-        for s in report.streams {
-            let rate = s.frameRate == 0 ? "as fast as possible" : "\(formatNumber(s.frameRate))/s"
-            print("stream \(s.name): \(s.device), \(s.payload) payload, \(s.frameBytes)-byte frames at \(rate) (measured \(String(format: "%.1f", s.measuredRate))/s)")
-            print("  ring:    \(s.slots) slots x \(s.slotBytes) B = \(s.ringBytes) B, locked \(s.lockedBytes) B, resident \(s.residentBytes) B, hugepages \(s.hugepages), seals \(s.seals), memfd inode \(s.ringInode)")
-            print("  frames:  \(s.frames) published, head \(s.headSequence), \(s.dropped) dropped by the device, \(s.clientDrops) dropped at lease limits, \(s.slotsLeased) slots leased")
-            if s.pinnedPages > 0 {
-                print("  driver:  \(s.pinnedPages) pages pinned, \(s.scatterGatherEntries) S/G entries, \(s.deviceOverruns) overruns")
-            }
-            print("  guard:   \(s.residencyGuard.state), \(s.residencyGuard.faults) residency faults, \(s.residencyGuard.removeEvents) remove events")
-            if s.clients.isEmpty {
-                print("  clients: none")
-            } else {
-                print("  clients:")
-                print("    " + ["ID", "PID", "UID", "MODE", "LEASES", "LAG", "DELIVERED", "DROPPED", "REVOKED"].map { $0.padding(toLength: 10, withPad: " ", startingAt: 0) }.joined())
-                for c in s.clients {
-                    let cells = ["\(c.id)", "\(c.pid)", "\(c.uid)", c.doorbell ? "\(c.mode)/doorbell" : c.mode, "\(c.leases)/\(c.maxLeases)", "\(c.lag)", "\(c.delivered)", "\(c.dropped)", "\(c.revoked)"]
-                    print("    " + cells.map { $0.padding(toLength: 10, withPad: " ", startingAt: 0) }.joined())
-                }
-            }
-        }
+        print(StatusText.render(report), terminator: "")
     }
 }
 
-func formatNumber(_ d: Double) -> String { d == d.rounded() ? String(Int(d)) : String(d) }
 
 /// Set by SIGINT so `tail` can print its summary and exit.
 let interrupted = Atomic<Bool>(false)
