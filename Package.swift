@@ -71,7 +71,7 @@ let package = Package(
         .executableTarget(name: "capture-fuzz", dependencies: ["CaptureFuzz", "CCaptureFuzzDriver"], path: "Fuzz/capture-fuzz"),
         .testTarget(name: "CaptureFuzzTests", dependencies: ["CaptureFuzz"]),
         .testTarget(name: "CaptureRingTests", dependencies: ["CaptureRing", "CaptureSystem", "CaptureDevice"]),
-        .testTarget(name: "CaptureDaemonTests", dependencies: ["CaptureDaemon", "CaptureRing", "CaptureSystem", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "CaptureDaemonTests", dependencies: ["CaptureDaemon", "CaptureRing", "CaptureSystem", "CCaptureShim", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CaptureProtocolTests", dependencies: ["CaptureProtocol"]),
         .testTarget(name: "CaptureConfigTests", dependencies: ["CaptureConfig"]),
         .testTarget(name: "CaptureServiceTests", dependencies: ["CaptureClient", "CaptureProtocol", "CaptureSystem", "CaptureRing"]),

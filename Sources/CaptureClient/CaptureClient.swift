@@ -32,7 +32,7 @@ public final class CaptureClient: Sendable {
     let reconnectFor: Duration?
     /// Whether Hello asks for a doorbell (latest mode).
     let wantsDoorbell: Bool
-    let state: Mutex<State>
+    let state: Locked<State>
     /// Set by `close()`; read without the lock by waiting threads.
     let closed = Atomic<Bool>(false)
 
@@ -78,7 +78,7 @@ public final class CaptureClient: Sendable {
         reconnectFor = reconnect
         wantsDoorbell = doorbell && mode == .latest
         let hello = Self.hello(stream: stream, mode: mode, maxLeases: maxLeases, doorbell: wantsDoorbell)
-        state = Mutex(State(connection: try Connection.open(socketPath: socketPath, hello: hello, generation: 0)))
+        state = Locked(State(connection: try Connection.open(socketPath: socketPath, hello: hello, generation: 0)))
     }
 
     /// A client on a socket already connected to the daemon (or to something playing it, as
@@ -91,7 +91,7 @@ public final class CaptureClient: Sendable {
         reconnectFor = nil
         wantsDoorbell = doorbell && mode == .latest
         let hello = Self.hello(stream: stream, mode: mode, maxLeases: maxLeases, doorbell: wantsDoorbell)
-        state = Mutex(State(connection: try Connection(handshakeOn: socket, hello: hello, generation: 0)))
+        state = Locked(State(connection: try Connection(handshakeOn: socket, hello: hello, generation: 0)))
     }
 
     /// The same as `init`, for call sites that read better as a verb.

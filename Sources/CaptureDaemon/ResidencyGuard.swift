@@ -40,7 +40,7 @@ public final class ResidencyGuard: Sendable {
     private let features: UInt64
     /// nil when active, else why the guard is not running.
     public let unavailableReason: String?
-    private let regions = Mutex<[Region]>([])
+    private let regions = Locked<[Region]>([])
     private let wake: EventCounter
     private let finished: EventCounter
     private let running = Atomic<Bool>(false)

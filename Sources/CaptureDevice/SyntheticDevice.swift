@@ -33,7 +33,7 @@ public final class SyntheticDevice: CaptureDevice {
 
     /// State the producer thread and the daemon thread share; every field is itself Sendable.
     private final class Shared: Sendable {
-        let queued = Mutex<Deque<UInt32>>([])
+        let queued = Locked<Deque<UInt32>>([])
         /// Set while the producer waits for a slot (full-speed mode), so queue() wakes it only then.
         let idle = Atomic<Bool>(false)
         let wake: EventCounter
@@ -42,12 +42,12 @@ public final class SyntheticDevice: CaptureDevice {
         let frames = Atomic<UInt64>(0)
         let overruns = Atomic<UInt64>(0)
         /// Completions not yet read by the daemon, and the doorbell that says there are some.
-        let completions = Mutex<[DeviceCompletion]>([])
+        let completions = Locked<[DeviceCompletion]>([])
         let doorbell: EventCounter
         /// Clients' doorbells, rung after each publish (under this lock, so removal is final).
-        let clientDoorbells = Mutex<[Doorbell]>([])
+        let clientDoorbells = Locked<[Doorbell]>([])
         let closed = Atomic<Bool>(false)
-        let target = Mutex<(mapping: Mapping, geometry: RingGeometry)?>(nil)
+        let target = Locked<(mapping: Mapping, geometry: RingGeometry)?>(nil)
 
         init() throws {
             wake = try EventCounter()

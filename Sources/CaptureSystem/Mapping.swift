@@ -36,13 +36,13 @@ public final class Mapping: @unchecked Sendable {
 
     /// madvise(MADV_POPULATE_WRITE): fault every page in writable now, not on first use.
     public func populateWrite() throws {
-        try retryingInterrupts("madvise(MADV_POPULATE_WRITE)") { madvise(base, length, CAPTURE_MADV_POPULATE_WRITE) }
+        try retryingInterrupts("madvise(MADV_POPULATE_WRITE)") { capture_madvise(base, length, CAPTURE_MADV_POPULATE_WRITE) }
     }
 
     /// mlock(2) of a sub-range.
     public func lock(offset: Int = 0, length: Int? = nil) throws {
         let len = length ?? self.length - offset
-        try retryingInterrupts("mlock(\(len) bytes)") { mlock(base + offset, len) }
+        try retryingInterrupts("mlock(\(len) bytes)") { capture_mlock(base + offset, len) }
     }
 
     /// mprotect(2) of the whole mapping (clients use it to prove they cannot write).

@@ -4,6 +4,7 @@ import Glibc
 import CaptureDaemon
 import CaptureRing
 import CaptureSystem
+import CCaptureShim
 import Logging
 import XCTest
 
@@ -27,8 +28,8 @@ final class ResidencyGuardTests: XCTestCase {
         }
         XCTAssertEqual(guardian.region(for: "guarded")?.faults.load(ordering: .relaxed), 0)
 
-        XCTAssertEqual(munlock(slot.baseAddress, 4096), 0)
-        XCTAssertEqual(madvise(slot.baseAddress, 4096, MADV_DONTNEED), 0)
+        XCTAssertEqual(capture_munlock(slot.baseAddress, 4096), 0)
+        XCTAssertEqual(capture_madvise(slot.baseAddress, 4096, MADV_DONTNEED), 0)
         let first = slot.load(as: UInt64.self) // faults; the guard resolves it
         XCTAssertEqual(first, 77 &* 0x9E37_79B9_7F4A_7C15)
         XCTAssertNil(FramePattern.firstMismatch(UnsafeRawBufferPointer(slot), sequence: 77))

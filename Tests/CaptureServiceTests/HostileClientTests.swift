@@ -34,7 +34,9 @@ final class HostileClientTests: XCTestCase {
     }
 
     func testStatusFloodsCostTheStreamNothing() throws {
-        let daemon = try DaemonFixture(config: DaemonFixture.config(rate: 1000))
+        // 96 ms of slack for the device, as the shipped sim0 has: starting six processes on two
+        // cores may keep the daemon off a CPU for tens of milliseconds, attack or not.
+        let daemon = try DaemonFixture(config: DaemonFixture.config(rate: 1000, slots: 96))
         let victim = try daemon.connect()
         _ = try LeaseRun(victim, count: 100)
         let before = try XCTUnwrap(daemon.status().streams.first)

@@ -28,8 +28,16 @@ int capture_add_seals(int fd, int seals);
 /** fcntl(fd, F_GET_SEALS). */
 int capture_get_seals(int fd);
 
+/** mlock(2) by syscall(2): AddressSanitizer's interceptor makes mlock() a no-op, which would
+ *  make a sanitizer build lie about what is locked. */
+int capture_mlock(const void *addr, size_t len);
+/** munlock(2) by syscall(2), its counterpart (the residency guard's test unlocks a page). */
+int capture_munlock(const void *addr, size_t len);
+
+/** madvise(2) by syscall(2), for the same reason. */
+int capture_madvise(void *addr, size_t len, int advice);
+
 #define CAPTURE_MADV_POPULATE_WRITE 23
-#define CAPTURE_MADV_DONTNEED 4
 
 /* ---- limits -------------------------------------------------------------- */
 /** getrlimit(RLIMIT_MEMLOCK); RLIM_INFINITY comes back as UINT64_MAX. */
