@@ -1,6 +1,6 @@
 # capture — see README.md.
 #   make run    build, then run captured in the foreground on config/capture.toml (sim0)
-#   make test   install what is missing, build, run every test
+#   make test   install what is missing, build, run every test, fuzz each target briefly, soak a minute
 #   make vm-test   the kernel driver in a QEMU guest under stress (root; see vm/capture-vm)
 #   make bench     capture against GStreamer's shm transport, a socket copy and the machine's
 #                  limits; writes docs/BENCHMARKS.md and docs/benchmarks.png (~9 min on 2 cores)
@@ -28,7 +28,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_RUNTIME = $(shell $(SWIFT) -print-target-info | sed -n 's/.*"runtimeResourcePath": "\(.*\)".*/\1/p')/clang/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a
 
-.PHONY: all build release run test test-asan test-tsan vm-test bench deps install install-files uninstall clean fuzz fuzz-build fuzz-smoke
+.PHONY: all build release run test test-asan test-tsan soak vm-test bench deps install install-files uninstall clean fuzz fuzz-build fuzz-smoke
 
 all: release
 
@@ -51,6 +51,15 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
 	$(MAKE) fuzz-smoke
+	.build/debug/capture-soak --minutes 1
+
+# The daemon (release build) for MINUTES under verifying clients and chaos; see Tests/capture-soak.
+MINUTES ?= 30
+soak: deps
+	$(SWIFT) build -c release --product captured
+	$(SWIFT) build -c release --product capture-testclient
+	$(SWIFT) build -c release --product capture-soak
+	.build/release/capture-soak --minutes $(MINUTES) $(SOAK_ARGS)
 
 # The unit and service tests with captured, the client library and the tests built with
 # AddressSanitizer, and the C shims also with UndefinedBehaviorSanitizer (leaks are checked in

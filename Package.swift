@@ -62,8 +62,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "Benchmarks/capture-bench"),
-        .executableTarget(name: "capture-testclient", dependencies: ["CaptureClient", "CaptureProtocol", "CaptureSystem", "CaptureRing", "CCaptureShim", "CCaptureUAPI"],
+        .target(name: "CaptureTestSupport", path: "Tests/CaptureTestSupport"),
+        .executableTarget(name: "capture-testclient", dependencies: ["CaptureClient", "CaptureProtocol", "CaptureSystem", "CaptureRing", "CCaptureShim", "CCaptureUAPI",
+                                                                    "CaptureTestSupport"],
                           path: "Tests/capture-testclient"),
+        // make soak: the daemon under a randomized mix of verifying clients and chaos.
+        .executableTarget(name: "capture-soak", dependencies: ["CaptureClient", "CaptureProtocol", "CaptureSystem", "CaptureTestSupport"],
+                          path: "Tests/capture-soak"),
         // Fuzzing (make fuzz): the checks, a libFuzzer driver, and one program for every target.
         .target(name: "CaptureFuzz", dependencies: ["CaptureProtocol", "CaptureConfig", "CaptureClient", "CaptureRing", "CaptureSystem"],
                 path: "Fuzz/CaptureFuzz"),

@@ -7,6 +7,9 @@
 //   capture-testclient idle SOCKET N SECONDS          N connections that never say anything
 //   capture-testclient inject SOCKET                  a Hello whose stream name forges a log line
 //   capture-testclient tamper SOCKET STREAM SECONDS   file flags, offset and doorbell of the ring it got
+//   capture-testclient verify SOCKET STREAM MODE REPORT [SECONDS]   verify every frame (Verify.swift)
+//   capture-testclient garbage SOCKET SEED COUNT      connections that each send one bad thing
+//   capture-testclient hog SECONDS                    burn a CPU
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -64,6 +67,15 @@ case "inject":
 case "tamper":
     guard args.count >= 5, let t = Double(args[4]) else { exit(2) }
     exit(tamper(socketPath: args[2], stream: args[3], seconds: t))
+case "verify":
+    guard args.count >= 6 else { exit(2) }
+    exit(verify(socketPath: args[2], stream: args[3], mode: args[4], reportPath: args[5], seconds: args.count > 6 ? Double(args[6]) : nil))
+case "garbage":
+    guard args.count >= 5, let seed = UInt64(args[3]), let n = Int(args[4]) else { exit(2) }
+    exit(garbage(socketPath: args[2], seed: seed, count: n))
+case "hog":
+    guard let t = Double(args[2]) else { exit(2) }
+    exit(hog(seconds: t))
 case "driver-errors":
     exit(driverErrors(path: args[2]) == 0 ? 0 : 1)
 case "forkstorm":
