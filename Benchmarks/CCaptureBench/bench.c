@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "capture_bench.h"
+#include "capture_events.h"
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -11,11 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+static uint64_t now_ns(void) { return capture_monotonic_ns(); }
 
 static void sleep_until(uint64_t deadline) {
     struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000ull), .tv_nsec = (long)(deadline % 1000000000ull)};

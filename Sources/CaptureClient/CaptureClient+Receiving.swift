@@ -4,7 +4,6 @@ import Glibc
 import CaptureProtocol
 import CaptureRing
 import CaptureSystem
-import CCaptureShim
 import DequeModule
 
 extension CaptureClient {
@@ -25,11 +24,11 @@ extension CaptureClient {
                 // The ring head first: the bell may have rung for it already. The bell is reset
                 // before the head is read again, so a frame published meanwhile rings it anew.
                 if let frame = takeNewest(from: current) { return .frame(frame) }
-                let ready = capture_wait_readable2(current.socket.raw, bell.raw, wait)
-                if ready & 2 != 0 { bell.drainReadable() }
-                socketReady = ready & 1 != 0
+                let ready = Poll.readable(current.socket, bell, timeoutNanoseconds: wait)
+                if ready.second { bell.drainReadable() }
+                socketReady = ready.first
             } else {
-                socketReady = capture_wait_readable(current.socket.raw, wait) != 0
+                socketReady = Poll.readable(current.socket, timeoutNanoseconds: wait)
             }
             if !socketReady { continue }
             do {
@@ -93,7 +92,7 @@ extension CaptureClient {
                 }
                 if let deadline, monotonicNanoseconds() >= deadline { throw CaptureClientError.timedOut }
             }
-            capture_cpu_relax()
+            CPU.relax()
         }
     }
 

@@ -3,12 +3,12 @@ import Glibc
 #endif
 import CaptureRing
 import CaptureSystem
-import CCaptureShim
 import Foundation
 import Logging
 import Synchronization
 
-/// The userfaultfd residency guard on the daemon's own mapping of each ring (DESIGN.md).
+/// The userfaultfd residency guard on the daemon's own mapping of each ring
+/// (docs/ARCHITECTURE.md, "The residency guard").
 ///
 /// After populate and mlock nothing in the daemon's mapping should ever fault, so the mapping
 /// is registered for MISSING and MINOR faults: any fault is a residency loss, logged at
@@ -36,8 +36,7 @@ public final class ResidencyGuard: Sendable {
         }
     }
 
-    private let uffd: FileDescriptor?
-    private let features: UInt64
+    private let uffd: UserFaultFD?
     /// nil when active, else why the guard is not running.
     public let unavailableReason: String?
     private let regions = Locked<[Region]>([])
@@ -50,19 +49,12 @@ public final class ResidencyGuard: Sendable {
         self.logger = logger
         wake = try EventCounter()
         finished = try EventCounter()
-        var features: UInt64 = 0
-        var err: Int32 = 0
-        var call: UnsafePointer<CChar>?
-        let fd = capture_uffd_open(&features, &err, &call)
-        if fd < 0 {
-            uffd = nil
-            self.features = 0
-            let name = call.map { String(cString: $0) } ?? "userfaultfd"
-            unavailableReason = SystemError(name, errno: err).description
-        } else {
-            uffd = FileDescriptor(owning: fd)
-            self.features = features
+        do {
+            uffd = try UserFaultFD()
             unavailableReason = nil
+        } catch {
+            uffd = nil
+            unavailableReason = "\(error)"
         }
     }
 
@@ -72,26 +64,25 @@ public final class ResidencyGuard: Sendable {
     /// ring is then simply unguarded).
     public func guardRing(_ ring: Ring, isHugetlb: Bool) -> String? {
         guard let uffd else { return unavailableReason }
-        var modes = CAPTURE_UFFD_MODE_MISSING
-        let minor = isHugetlb ? capture_uffd_feature_minor_hugetlbfs() : capture_uffd_feature_minor_shmem()
-        if features & minor != 0 { modes |= CAPTURE_UFFD_MODE_MINOR }
-        let wp = features & capture_uffd_feature_wp_shmem() != 0
-        if wp { modes |= CAPTURE_UFFD_MODE_WP }
+        var modes: UserFaultFD.Modes = .missing
+        if uffd.features.contains(isHugetlb ? .minorHugetlbfs : .minorShmem) { modes.insert(.minor) }
+        let wp = uffd.features.contains(.writeProtectShmem)
+        if wp { modes.insert(.writeProtect) }
         let base = ring.mapping.base
-        let length = UInt64(ring.mapping.length)
-        if capture_uffd_register(uffd.raw, base, length, modes) != 0 {
-            return SystemError("ioctl(UFFDIO_REGISTER, \(length) bytes)").description
-        }
+        let length = ring.mapping.length
+        do { try uffd.register(base, length: length, modes: modes) } catch { return "\(error)" }
         var protected = false
         if wp && ring.mapping.writable {
             // The daemon never writes a ring after creating it (devices write descriptors and
             // payload through their own mappings or pins), so its whole mapping is protected.
-            protected = capture_uffd_writeprotect(uffd.raw, base, length, 1) == 0
-            if !protected {
-                logger.notice("residency guard: slot write-protection unavailable", metadata: ["stream": "\(ring.stream)", "error": "\(SystemError("ioctl(UFFDIO_WRITEPROTECT)"))"])
+            do {
+                try uffd.writeProtect(base, length: length, true)
+                protected = true
+            } catch {
+                logger.notice("residency guard: slot write-protection unavailable", metadata: ["stream": "\(ring.stream)", "error": "\(error)"])
             }
         }
-        let region = Region(stream: ring.stream, base: UInt64(UInt(bitPattern: base)), length: length, writeProtected: protected)
+        let region = Region(stream: ring.stream, base: UInt64(UInt(bitPattern: base)), length: UInt64(length), writeProtected: protected)
         regions.withLock { $0.append(region) }
         return nil
     }
@@ -105,7 +96,7 @@ public final class ResidencyGuard: Sendable {
             list.removeAll { $0.base == base }
             return list.count != before
         }
-        if removed, let uffd { _ = capture_uffd_unregister(uffd.raw, ring.mapping.base, UInt64(ring.mapping.length)) }
+        if removed { uffd?.unregister(ring.mapping.base, length: ring.mapping.length) }
     }
 
     public func region(for stream: String) -> Region? {
@@ -128,54 +119,47 @@ public final class ResidencyGuard: Sendable {
             _ = finished.wait(timeoutNanoseconds: 2_000_000_000)
         }
         regions.withLock { $0.removeAll() }
-        uffd?.close()
+        uffd?.fd.close()
     }
 
     private func run() {
         defer { finished.signal() }
         guard let uffd else { return }
-        var fds = [pollfd(fd: uffd.raw, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.fd.raw, events: Int16(POLLIN), revents: 0)]
         while running.load(ordering: .acquiring) {
-            fds[0].revents = 0
-            fds[1].revents = 0
-            if poll(&fds, 2, -1) < 0 { if errno == EINTR { continue }; return }
-            if fds[1].revents != 0 { wake.drain() }
-            var event = capture_uffd_event()
-            while capture_uffd_read(uffd.raw, &event) == 1 { handle(event, uffd: uffd) }
+            if Poll.readable(uffd.fd, wake.fd, timeoutNanoseconds: -1).second { wake.drain() }
+            while let event = try? uffd.nextEvent() { handle(event, uffd: uffd) }
         }
     }
 
-    private func handle(_ event: capture_uffd_event, uffd: FileDescriptor) {
-        let found = regions.withLock { list in list.first { event.address >= $0.base && event.address < $0.base + $0.length } }
-        switch event.kind {
-        case 1:
-            let page = event.address & ~UInt64(systemPageSize - 1)
-            guard let region = found else {
-                _ = capture_uffd_zeropage(uffd.raw, page, UInt64(systemPageSize))
+    private func handle(_ event: UserFaultFD.Event, uffd: UserFaultFD) {
+        func region(_ address: UInt64) -> Region? {
+            regions.withLock { list in list.first { address >= $0.base && address < $0.base + $0.length } }
+        }
+        switch event {
+        case let .pageFault(address, _, writeProtect, minor):
+            let page = address & ~UInt64(systemPageSize - 1)
+            guard let region = region(address) else {
+                uffd.resolveMissing(page: page, length: systemPageSize)
                 return
             }
             region.faults.add(1, ordering: .relaxed)
-            let offset = event.address - region.base
-            if event.fault_flags & CAPTURE_UFFD_FAULT_WP != 0 {
+            let offset = address - region.base
+            if writeProtect {
                 logger.critical("residency guard: the daemon wrote to its ring, which only devices write", metadata: [
                     "stream": "\(region.stream)", "ring_offset": "\(offset)", "message_id": "\(MessageID.residencyFault)"])
-                _ = capture_uffd_writeprotect(uffd.raw, UnsafeMutableRawPointer(bitPattern: UInt(page)), UInt64(systemPageSize), 0)
+                try? uffd.writeProtect(UnsafeMutableRawPointer(bitPattern: UInt(page))!, length: systemPageSize, false)
             } else {
-                let kind = event.fault_flags & CAPTURE_UFFD_FAULT_MINOR != 0 ? "minor" : "missing"
-                logger.critical("residency guard: ring page was not resident (\(kind) fault)", metadata: [
+                logger.critical("residency guard: ring page was not resident (\(minor ? "minor" : "missing") fault)", metadata: [
                     "stream": "\(region.stream)", "ring_offset": "\(offset)", "message_id": "\(MessageID.residencyFault)"])
-                if event.fault_flags & CAPTURE_UFFD_FAULT_MINOR != 0 {
-                    _ = capture_uffd_continue(uffd.raw, page, UInt64(systemPageSize))
-                } else {
-                    _ = capture_uffd_zeropage(uffd.raw, page, UInt64(systemPageSize))
-                }
+                if minor { uffd.resolveMinor(page: page, length: systemPageSize) } else { uffd.resolveMissing(page: page, length: systemPageSize) }
             }
-        case 2, 3:
-            guard let region = found else { return }
+        case let .removed(start, end), let .unmapped(start, end):
+            guard let region = region(start) else { return }
             region.removes.add(1, ordering: .relaxed)
-            logger.critical("residency guard: ring pages \(event.kind == 2 ? "removed" : "unmapped") under the device", metadata: [
-                "stream": "\(region.stream)", "ring_offset": "\(event.address - region.base)", "bytes": "\(event.end - event.address)"])
-        default:
+            let what = if case .removed = event { "removed" } else { "unmapped" }
+            logger.critical("residency guard: ring pages \(what) under the device", metadata: [
+                "stream": "\(region.stream)", "ring_offset": "\(start - region.base)", "bytes": "\(end - start)"])
+        case .other:
             break
         }
     }
