@@ -53,17 +53,6 @@
 #endif
 
 #define DRV "capture_dma"
-/* Ring layout 1 (docs/PROTOCOL.md): what the driver writes besides payload. */
-#define RING_LAYOUT_VERSION 1
-#define RING_HEAD_SEQUENCE 128
-#define RING_HEAD_SLOT 136
-#define DESC_BYTES 64
-#define DESC_GENERATION 0
-#define DESC_SEQUENCE 8
-#define DESC_LENGTH 16
-#define DESC_TIMESTAMP 24
-#define DESC_FLAGS 32
-#define DESC_CHECKSUM 36
 #define F_SEAL_SHRINK_ 0x0002
 #define F_SEAL_GROW_ 0x0004
 
@@ -160,8 +149,8 @@ static void capture_dev_free(struct kref *ref)
 }
 
 /* ---- pattern and checksum: identical to captured's synthetic device ---------------- */
-#define PATTERN_BASE 0x9E3779B97F4A7C15ULL
-#define PATTERN_STEP 0xD1B54A32D192ED03ULL
+#define PATTERN_BASE CAPTURE_PATTERN_BASE
+#define PATTERN_STEP CAPTURE_PATTERN_STEP
 
 /* Writes the frame through the pinned pages (slots are page-aligned, so no word crosses a
  * page); returns the CRC-32 when the payload is a pattern. */
@@ -210,14 +199,20 @@ static u8 *ring_map(struct capture_ring *r, u64 offset)
 	return (u8 *)kmap_local_page(r->pages[offset >> PAGE_SHIFT]) + offset_in_page(offset);
 }
 
+/* A slot's descriptor, mapped; kunmap_local() it when done. Descriptors never cross a page:
+ * they are 64 bytes at 64-byte offsets. */
+static struct capture_slot_descriptor *desc_map(struct capture_ring *r, u32 slot)
+{
+	return (struct capture_slot_descriptor *)ring_map(r, r->descriptors_offset + (u64)slot * sizeof(struct capture_slot_descriptor));
+}
+
 /* Generation odd before the device may change a byte of the slot. Caller holds fifo_lock. */
 static void desc_begin_fill(struct capture_ring *r, u32 slot)
 {
-	u8 *d = ring_map(r, r->descriptors_offset + (u64)slot * DESC_BYTES);
-	u64 *gen = (u64 *)(d + DESC_GENERATION);
-	u64 g = READ_ONCE(*gen);
+	struct capture_slot_descriptor *d = desc_map(r, slot);
+	u64 g = READ_ONCE(d->generation);
 
-	WRITE_ONCE(*gen, (g & 1) ? g + 2 : g + 1);
+	WRITE_ONCE(d->generation, (g & 1) ? g + 2 : g + 1);
 	smp_wmb();
 	kunmap_local(d);
 }
@@ -225,19 +220,18 @@ static void desc_begin_fill(struct capture_ring *r, u32 slot)
 /* Fields, then generation even with release; then the ring head. */
 static void desc_publish(struct capture_ring *r, const struct capture_completion *c)
 {
-	u8 *d = ring_map(r, r->descriptors_offset + (u64)c->slot * DESC_BYTES);
-	u8 *h = ring_map(r, 0);
-	u64 *gen = (u64 *)(d + DESC_GENERATION);
-	u64 g = READ_ONCE(*gen);
+	struct capture_slot_descriptor *d = desc_map(r, c->slot);
+	struct capture_ring_header *h = (struct capture_ring_header *)ring_map(r, 0);
+	u64 g = READ_ONCE(d->generation);
 
-	WRITE_ONCE(*(u64 *)(d + DESC_SEQUENCE), c->sequence);
-	WRITE_ONCE(*(u64 *)(d + DESC_LENGTH), c->bytes);
-	WRITE_ONCE(*(u64 *)(d + DESC_TIMESTAMP), c->timestamp_ns);
-	WRITE_ONCE(*(u32 *)(d + DESC_FLAGS), c->flags);
-	WRITE_ONCE(*(u32 *)(d + DESC_CHECKSUM), c->checksum);
-	smp_store_release(gen, (g & 1) ? g + 1 : g + 2);
-	WRITE_ONCE(*(u64 *)(h + RING_HEAD_SLOT), (u64)c->slot);
-	smp_store_release((u64 *)(h + RING_HEAD_SEQUENCE), c->sequence);
+	WRITE_ONCE(d->sequence, c->sequence);
+	WRITE_ONCE(d->length, c->bytes);
+	WRITE_ONCE(d->timestamp_ns, c->timestamp_ns);
+	WRITE_ONCE(d->flags, c->flags);
+	WRITE_ONCE(d->checksum, c->checksum);
+	smp_store_release(&d->generation, (g & 1) ? g + 1 : g + 2);
+	WRITE_ONCE(h->head_slot, (u64)c->slot);
+	smp_store_release(&h->head_sequence, c->sequence);
 	kunmap_local(h);
 	kunmap_local(d);
 }
@@ -576,9 +570,9 @@ static int do_register(struct capture_dev *cd, struct capture_register __user *a
 	    !PAGE_ALIGNED(req.slot_stride) || !PAGE_ALIGNED(req.ring_bytes) || !req.slot_stride ||
 	    req.frame_bytes > req.slot_stride || !req.frame_bytes ||
 	    req.slots_offset + (u64)req.slot_count * req.slot_stride != req.ring_bytes ||
-	    req.layout_version != RING_LAYOUT_VERSION || req.descriptor_bytes != DESC_BYTES ||
-	    req.descriptors_offset < RING_HEAD_SLOT + 8 || req.descriptors_offset % DESC_BYTES ||
-	    req.descriptors_offset + (u64)req.slot_count * DESC_BYTES > req.slots_offset) {
+	    req.layout_version != CAPTURE_RING_LAYOUT_VERSION || req.descriptor_bytes != CAPTURE_RING_DESCRIPTOR_BYTES ||
+	    req.descriptors_offset < sizeof(struct capture_ring_header) || req.descriptors_offset % CAPTURE_RING_DESCRIPTOR_BYTES ||
+	    req.descriptors_offset + (u64)req.slot_count * CAPTURE_RING_DESCRIPTOR_BYTES > req.slots_offset) {
 		dev_info_ratelimited(cd->device, "REGISTER_RING: geometry is not page-aligned or does not add up\n");
 		return -EINVAL;
 	}

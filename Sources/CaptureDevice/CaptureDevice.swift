@@ -1,12 +1,10 @@
 import CaptureRing
 import CaptureSystem
+import CCaptureUAPI
 
-/// One completed frame as a device reports it (the record read(2) returns from /dev/captureN,
-/// 40 bytes: u32 slot, u32 flags, u64 bytes, u64 sequence, u64 timestamp_ns, u32 checksum,
-/// u32 reserved, little-endian).
+/// One completed frame as a device reports it: `struct capture_completion`, the record read(2)
+/// returns from /dev/captureN (driver/uapi/capture_dma.h).
 public struct DeviceCompletion: Sendable, Equatable {
-    public static let recordBytes = 40
-
     public var slot: UInt32
     public var flags: FrameFlags
     public var bytes: UInt64
@@ -24,27 +22,23 @@ public struct DeviceCompletion: Sendable, Equatable {
         self.checksum = checksum
     }
 
-    /// Reads every whole record waiting on a non-blocking descriptor (a /dev/captureN fd): read(2) until it would block or comes up short.
-    public static func drain(_ fd: FileDescriptor) throws -> [DeviceCompletion] {
-        var result: [DeviceCompletion] = []
-        var buffer = [UInt8](repeating: 0, count: recordBytes * 256)
-        while true {
-            guard let n = try buffer.withUnsafeMutableBytes({ try fd.read(into: $0) }), n > 0 else { break }
-            buffer.withUnsafeBytes { raw in
-                for i in 0..<(n / recordBytes) { result.append(DeviceCompletion(decoding: raw.baseAddress! + i * recordBytes)) }
-            }
-            if n < buffer.count { break }
-        }
-        return result
+    init(_ c: capture_completion) {
+        self.init(slot: c.slot, flags: FrameFlags(rawValue: c.flags), bytes: c.bytes, sequence: c.sequence,
+                  timestampNanoseconds: c.timestamp_ns, checksum: c.checksum)
     }
 
-    public init(decoding p: UnsafeRawPointer) {
-        slot = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
-        flags = FrameFlags(rawValue: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
-        bytes = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
-        sequence = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
-        timestampNanoseconds = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
-        checksum = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 32, as: UInt32.self))
+    /// Reads every whole record waiting on a non-blocking descriptor (a /dev/captureN fd):
+    /// read(2) until it would block or comes up short.
+    public static func drain(_ fd: FileDescriptor) throws -> [DeviceCompletion] {
+        var result: [DeviceCompletion] = []
+        var records = [capture_completion](repeating: capture_completion(), count: 256)
+        let size = MemoryLayout<capture_completion>.stride
+        while true {
+            guard let n = try records.withUnsafeMutableBytes({ try fd.read(into: $0) }), n > 0 else { break }
+            result += records[0..<(n / size)].map(DeviceCompletion.init)
+            if n < records.count * size { break }
+        }
+        return result
     }
 }
 
@@ -76,7 +70,8 @@ public protocol CaptureDevice: AnyObject {
     var name: String { get }
     func attach(ring: Ring) throws
     func queue(_ slots: [UInt32]) throws
-    var completionDescriptor: Int32 { get }
+    /// Owned by the device; valid until `close()`.
+    var completionDescriptor: FileDescriptor { get }
     func readCompletions() throws -> [DeviceCompletion]
     func start() throws
     func stop()

@@ -44,7 +44,9 @@ public final class Ring {
     public let stream: String
     public let geometry: RingGeometry
     public let memfd: FileDescriptor
-    /// The daemon's own mapping: header and descriptors are written through it, never payload.
+    /// The daemon's own mapping. The daemon writes the header and initial descriptors through
+    /// it once, at `create`; after that only devices write the ring (through their own
+    /// mappings or pins) and the residency guard write-protects this mapping.
     public let mapping: Mapping
     public let payloadFormat: PayloadFormat
     public private(set) var lockedBytes = 0

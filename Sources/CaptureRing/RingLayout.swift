@@ -1,4 +1,7 @@
+import CCaptureUAPI
+
 /// The ring's byte layout, shared by the daemon and every client (docs/PROTOCOL.md, "The ring").
+/// The one definition is driver/uapi/capture_ring.h; these are its values, as Swift names.
 ///
 ///     offset 0                  header (4096 bytes reserved)
 ///     offset 4096               slot descriptors, 64 bytes each
@@ -7,57 +10,69 @@
 /// All integers are little-endian. Shared 64-bit indices are written with release stores and
 /// read with acquire loads.
 public enum RingLayout {
-    public static let magic: UInt64 = 0x3147_4E49_5250_4143 // "CAPRING1" read as little-endian bytes
-    public static let version: UInt32 = 1
-    public static let headerBytes = 4096
-    public static let descriptorBytes = 64
+    public static let magic = UInt64(CAPTURE_RING_MAGIC) // "CAPRING1" read as little-endian bytes
+    public static let version = UInt32(CAPTURE_RING_LAYOUT_VERSION)
+    public static let headerBytes = Int(CAPTURE_RING_HEADER_BYTES)
+    public static let descriptorBytes = MemoryLayout<capture_slot_descriptor>.size
+    public static let streamNameBytes = Int(CAPTURE_RING_NAME_BYTES)
 
-    /// Header field offsets.
+    /// Header field offsets (struct capture_ring_header).
     public enum Header {
-        public static let magic = 0            // u64 "CAPRING1"
-        public static let version = 8          // u32 layout version
-        public static let headerBytes = 12     // u32 bytes reserved for the header
-        public static let slotCount = 16       // u32
-        public static let descriptorBytes = 20 // u32 size of one slot descriptor
-        public static let descriptorsOffset = 24 // u64
-        public static let slotsOffset = 32     // u64
-        public static let slotStride = 40      // u64 distance between slots, a multiple of pageBytes
-        public static let frameBytes = 48      // u64 largest frame a slot holds
-        public static let ringBytes = 56       // u64 size of the memfd
-        public static let payloadFormat = 64   // u32 PayloadFormat
-        public static let pageBytes = 68       // u32 4096, or the hugepage size
-        public static let streamName = 72      // 32 bytes, UTF-8, NUL-padded
-        public static let headSequence = 128   // u64 newest published frame (0: none yet), release-stored
-        public static let headSlot = 136       // u64 its slot, stored before headSequence
+        private static func at(_ field: PartialKeyPath<capture_ring_header>) -> Int { MemoryLayout<capture_ring_header>.offset(of: field)! }
+        public static let magic = at(\.magic)
+        public static let version = at(\.layout_version)
+        public static let headerBytes = at(\.header_bytes)
+        public static let slotCount = at(\.slot_count)
+        public static let descriptorBytes = at(\.descriptor_bytes)
+        public static let descriptorsOffset = at(\.descriptors_offset)
+        public static let slotsOffset = at(\.slots_offset)
+        public static let slotStride = at(\.slot_stride)
+        public static let frameBytes = at(\.frame_bytes)
+        public static let ringBytes = at(\.ring_bytes)
+        public static let payloadFormat = at(\.payload_format)
+        public static let pageBytes = at(\.page_bytes)
+        public static let streamName = at(\.stream_name)
+        public static let headSequence = at(\.head_sequence)
+        public static let headSlot = at(\.head_slot)
     }
 
-    /// Slot descriptor field offsets (relative to the descriptor).
+    /// Slot descriptor field offsets, relative to the descriptor (struct capture_slot_descriptor).
     public enum Descriptor {
-        public static let generation = 0   // u64 seqlock: odd while the slot is being (re)filled
-        public static let sequence = 8     // u64 frame sequence number (device sequence)
-        public static let length = 16      // u64 bytes of payload
-        public static let timestamp = 24   // u64 CLOCK_MONOTONIC ns at device completion
-        public static let flags = 32       // u32 FrameFlags
-        public static let checksum = 36    // u32 CRC-32 of the payload when flags has .checksum
-        public static let offset = 40      // u64 byte offset of the slot in the ring
+        private static func at(_ field: PartialKeyPath<capture_slot_descriptor>) -> Int { MemoryLayout<capture_slot_descriptor>.offset(of: field)! }
+        public static let generation = at(\.generation)
+        public static let sequence = at(\.sequence)
+        public static let length = at(\.length)
+        public static let timestamp = at(\.timestamp_ns)
+        public static let flags = at(\.flags)
+        public static let checksum = at(\.checksum)
+        public static let offset = at(\.offset)
     }
 }
 
-/// What the payload of each frame holds.
+/// What the payload of each frame holds (CAPTURE_PAYLOAD_*; RingLayoutTests checks the values).
 public enum PayloadFormat: UInt32, Sendable, Codable {
     case raw = 0      // device data, opaque to the service
     case pattern = 1  // every byte from FramePattern, CRC-32 in the descriptor
     case header = 2   // only the first 8 bytes: the sequence number
+
+    /// As capture.toml and the status document name it.
+    public var name: String {
+        switch self {
+        case .raw: return "raw"
+        case .pattern: return "pattern"
+        case .header: return "header"
+        }
+    }
 }
 
-/// Per-frame flags in the slot descriptor.
+/// Per-frame flags in the slot descriptor (CAPTURE_FRAME_*).
 public struct FrameFlags: OptionSet, Sendable, Hashable {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     /// The checksum field holds the CRC-32 of the payload.
-    public static let checksum = FrameFlags(rawValue: 1)
+    public static let checksum = FrameFlags(rawValue: CAPTURE_FRAME_CHECKSUM)
     /// The device reported an error for this frame; the payload may be incomplete.
-    public static let deviceError = FrameFlags(rawValue: 2)
+    public static let deviceError = FrameFlags(rawValue: CAPTURE_FRAME_DEVICE_ERROR)
 }
 
 /// The sizes of a ring, derived from what the stream needs.

@@ -30,6 +30,8 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
+#include "capture_ring.h"   /* the ring's layout, payload formats and frame flags */
+
 #define CAPTURE_DMA_ABI_VERSION 1
 #define CAPTURE_DMA_MAX_SLOTS 65536
 
@@ -38,13 +40,6 @@
 #define CAPTURE_ENGINE_LOOPBACK 1   /* a kernel thread writes frames through the pinned pages */
 #define CAPTURE_ENGINE_EDU      2   /* QEMU's edu PCI device writes them by DMA (dma_map_sgtable) */
 
-/* Payload the loopback engine writes (same as the ring header's payload format). */
-#define CAPTURE_PAYLOAD_PATTERN 1
-#define CAPTURE_PAYLOAD_HEADER  2
-
-/* Completion flags (same bits as the ring's slot descriptor flags). */
-#define CAPTURE_FRAME_CHECKSUM     (1U << 0)
-#define CAPTURE_FRAME_DEVICE_ERROR (1U << 1)
 
 struct capture_info {
 	__u32 abi_version;
@@ -63,8 +58,8 @@ struct capture_register {
 	__u64 slots_offset;    /* page-aligned */
 	__u64 slot_stride;     /* page-aligned */
 	__u64 frame_bytes;     /* <= slot_stride */
-	__u32 layout_version;  /* ring layout (docs/PROTOCOL.md): 1 */
-	__u32 descriptor_bytes;/* 64 */
+	__u32 layout_version;  /* CAPTURE_RING_LAYOUT_VERSION */
+	__u32 descriptor_bytes;/* CAPTURE_RING_DESCRIPTOR_BYTES */
 	__u64 descriptors_offset; /* slot descriptors, descriptor_bytes each, before slots_offset */
 };
 
@@ -76,14 +71,14 @@ struct capture_queue {
 
 struct capture_start {
 	__u32 frame_rate_mhz;  /* loopback: frames per 1000 s (1000000 = 1000 frames/s); 0 = as fast as slots come */
-	__u32 payload;         /* loopback: CAPTURE_PAYLOAD_* */
+	__u32 payload;         /* loopback: CAPTURE_PAYLOAD_PATTERN or _HEADER (capture_ring.h) */
 	__u64 reserved;
 };
 
 /* One completed frame, as read() returns them: 40 bytes, little-endian on every platform we run. */
 struct capture_completion {
 	__u32 slot;
-	__u32 flags;           /* CAPTURE_FRAME_* */
+	__u32 flags;           /* CAPTURE_FRAME_* (capture_ring.h) */
 	__u64 bytes;
 	__u64 sequence;        /* the device's frame counter: a gap is frames the device lost */
 	__u64 timestamp_ns;    /* CLOCK_MONOTONIC */
