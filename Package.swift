@@ -7,7 +7,6 @@ let optimisedC: [CSetting] = [.unsafeFlags(["-O2"])]
 
 let package = Package(
     name: "capture",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "captured", targets: ["captured"]),
         .executable(name: "capturectl", targets: ["capturectl"]),
@@ -21,22 +20,23 @@ let package = Package(
     ],
     targets: [
         // C: constants, packed and union structs Swift cannot import, atomics on shared memory.
-        .target(name: "CCaptureShim", cSettings: optimisedC, linkerSettings: [.linkedLibrary("z")]),
-        // The driver's ioctl ABI: the very header the kernel module includes (driver/uapi).
+        .target(name: "CCaptureShim", dependencies: ["CCaptureUAPI"], cSettings: optimisedC, linkerSettings: [.linkedLibrary("z")]),
+        // The ring's layout and the driver's ioctl ABI: the very headers the kernel module
+        // includes (driver/uapi), one definition for the driver, captured and libcapture.
         .target(name: "CCaptureUAPI", path: "driver/uapi", publicHeadersPath: "."),
         // libsystemd (sd_notify, sd_listen_fds, sd_journal_sendv) and libudev.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev", "libudev-dev"])]),
         // One thin wrapper per syscall; errno becomes SystemError naming the call.
         .target(name: "CaptureSystem", dependencies: ["CCaptureShim"]),
         // The memfd ring: layout, creation, sealing, locking, the seqlock and the frame pattern.
-        .target(name: "CaptureRing", dependencies: ["CaptureSystem", "CCaptureShim"]),
+        .target(name: "CaptureRing", dependencies: ["CaptureSystem", "CCaptureShim", "CCaptureUAPI"]),
         // The wire protocol over SOCK_SEQPACKET.
         .target(name: "CaptureProtocol", dependencies: ["CaptureSystem"]),
         // Device backends: the contract, the synthetic device and the kernel char device.
         .target(name: "CaptureDevice", dependencies: ["CaptureRing", "CaptureSystem", "CCaptureShim", "CCaptureUAPI",
                                                    .product(name: "DequeModule", package: "swift-collections")]),
         // capture.toml: a TOML reader that keeps line numbers, and the typed configuration.
-        .target(name: "CaptureConfig", dependencies: []),
+        .target(name: "CaptureConfig", dependencies: ["CaptureRing", "CaptureSystem"]),
         // The daemon: event loop, streams, client sessions, residency guard, logging.
         .target(name: "CaptureDaemon", dependencies: [
             "CaptureConfig", "CaptureDevice", "CaptureProtocol", "CaptureRing", "CaptureSystem", "CSystemd",
@@ -44,25 +44,26 @@ let package = Package(
             .product(name: "DequeModule", package: "swift-collections"),
         ]),
         .executableTarget(name: "captured", dependencies: [
-            "CaptureDaemon", "CaptureConfig",
+            "CaptureDaemon", "CaptureConfig", "CaptureProtocol", "CaptureSystem",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The client library applications link.
-        .target(name: "CaptureClient", dependencies: ["CaptureProtocol", "CaptureRing", "CaptureSystem", "CCaptureShim", .product(name: "DequeModule", package: "swift-collections")]),
+        .target(name: "CaptureClient", dependencies: ["CaptureProtocol", "CaptureRing", "CaptureSystem", .product(name: "DequeModule", package: "swift-collections")]),
         .executableTarget(name: "capturectl", dependencies: [
-            "CaptureClient",
+            "CaptureClient", "CaptureProtocol", "CaptureSystem",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        // A misbehaving client for the service tests (holds leases, never reads, sends garbage).
         // `make bench`: capture against GStreamer's shm transport, a socket copy and the machine.
-        .target(name: "CCaptureBench", path: "Benchmarks/CCaptureBench", cSettings: optimisedC),
+        .target(name: "CCaptureBench", dependencies: ["CCaptureShim"], path: "Benchmarks/CCaptureBench", cSettings: optimisedC),
         .executableTarget(name: "capture-bench", dependencies: [
             "CaptureClient", "CaptureProtocol", "CaptureRing", "CaptureSystem", "CCaptureShim", "CCaptureBench",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "Benchmarks/capture-bench"),
         .target(name: "CaptureTestSupport", path: "Tests/CaptureTestSupport"),
+        // A misbehaving client for the service tests (holds leases, never reads, sends garbage),
+        // and the soak's verifying client.
         .executableTarget(name: "capture-testclient", dependencies: ["CaptureClient", "CaptureProtocol", "CaptureSystem", "CaptureRing", "CCaptureShim", "CCaptureUAPI",
                                                                     "CaptureTestSupport"],
                           path: "Tests/capture-testclient"),
@@ -75,10 +76,10 @@ let package = Package(
         .target(name: "CCaptureFuzzDriver", path: "Fuzz/CCaptureFuzzDriver"),
         .executableTarget(name: "capture-fuzz", dependencies: ["CaptureFuzz", "CCaptureFuzzDriver"], path: "Fuzz/capture-fuzz"),
         .testTarget(name: "CaptureFuzzTests", dependencies: ["CaptureFuzz"]),
-        .testTarget(name: "CaptureRingTests", dependencies: ["CaptureRing", "CaptureSystem", "CaptureDevice"]),
+        .testTarget(name: "CaptureRingTests", dependencies: ["CaptureRing", "CaptureSystem", "CaptureDevice", "CCaptureUAPI"]),
         .testTarget(name: "CaptureDaemonTests", dependencies: ["CaptureDaemon", "CaptureRing", "CaptureSystem", "CCaptureShim", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CaptureProtocolTests", dependencies: ["CaptureProtocol"]),
-        .testTarget(name: "CaptureConfigTests", dependencies: ["CaptureConfig"]),
+        .testTarget(name: "CaptureConfigTests", dependencies: ["CaptureConfig", "CaptureRing", "CaptureSystem"]),
         .testTarget(name: "CaptureServiceTests", dependencies: ["CaptureClient", "CaptureProtocol", "CaptureSystem", "CaptureRing"]),
     ]
 )

@@ -91,7 +91,7 @@ struct SuiteCommand: ParsableCommand {
         var signature: [String: [Throughput]] = [:]
         for _ in 0..<5 {
             for size in sizes {
-                let slots = Self.slots(for: size)
+                let slots = Self.slots
                 let daemon = try BenchDaemon(captured: capturedPath, stream: .init(frameBytes: size, frameRate: 0, payload: "header", slots: slots,
                                                                                   queueDepth: slots / 4, maxLeases: slots))
                 defer { daemon.stop() }
@@ -104,7 +104,7 @@ struct SuiteCommand: ParsableCommand {
         }
 
         for size in sizes {
-            let slots = Self.slots(for: size)
+            let slots = Self.slots
             results.bareRead[size] = Machine.bareRead(bytes: size, slots: slots)
             for payload in ["header", "pattern"] {
                 // A client may lease every slot: at full speed the device then waits for
@@ -149,7 +149,7 @@ struct SuiteCommand: ParsableCommand {
         }
 
         for size in sizes {
-            let stream = BenchDaemon.Stream(frameBytes: size, frameRate: latencyRate, payload: "header", slots: Self.slots(for: size),
+            let stream = BenchDaemon.Stream(frameBytes: size, frameRate: latencyRate, payload: "header", slots: Self.slots,
                                             queueDepth: 4, maxLeases: 8)
             let daemon = try BenchDaemon(captured: capturedPath, stream: stream)
             defer { daemon.stop() }
@@ -204,7 +204,7 @@ struct SuiteCommand: ParsableCommand {
     }
 
     /// The same 64 slots for every frame size (1 GiB at 16 MiB), so only the size changes.
-    static func slots(for size: Int) -> Int { 64 }
+    static let slots = 64
 
     private func window(clients n: Int) -> (UInt64, UInt64) {
         // Room for the clients to start and connect, then the counted interval.

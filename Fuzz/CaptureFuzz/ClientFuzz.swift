@@ -10,7 +10,7 @@ import CaptureSystem
 enum FakeDaemon {
     /// Writes `packets` (the first with `fds`) to one end of a SOCK_SEQPACKET pair, closes it,
     /// and returns the other end for a client to read. Packets the queue cannot take are dropped.
-    static func socket(packets: [[UInt8]], fds: [Int32]) -> FileDescriptor? {
+    static func socket(packets: [[UInt8]], fds: [FileDescriptor]) -> FileDescriptor? {
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else { return nil }
         let daemon = FileDescriptor(owning: pair[0])
@@ -81,11 +81,11 @@ enum ClientFuzz {
     static func run(_ data: [UInt8]) {
         guard let first = data.first else { return }
         let mode: ClientMode = first & 1 == 0 ? .lease : .latest
-        var fds = [ring.memfd.raw]
+        var fds = [ring.memfd]
         var pipeEnds: (read: FileDescriptor, write: FileDescriptor)?
         if first & 2 != 0, let p = try? UnixPipe.make() {
             pipeEnds = p
-            fds.append(p.read.raw)
+            fds.append(p.read)
             UnixPipe.poke(p.write)
         }
         guard let socket = FakeDaemon.socket(packets: FakeDaemon.packets(data.dropFirst()), fds: fds) else { return }

@@ -43,9 +43,9 @@ enum RingFuzz {
         }
         let welcome = Message.welcome(Welcome(clientID: 1, mode: mode, maxLeases: 64, leaseTimeoutMilliseconds: 1000, ringBytes: UInt64(size),
                                               headSequence: 0, doorbell: flags & 2 != 0))
-        var fds = [memfd.raw]
+        var fds = [memfd]
         let bell = flags & 2 != 0 ? try? UnixPipe.make() : nil
-        if let bell { fds.append(bell.read.raw); UnixPipe.poke(bell.write) }
+        if let bell { fds.append(bell.read); UnixPipe.poke(bell.write) }
         guard let socket = FakeDaemon.socket(packets: [welcome.encode(), Message.frames(entries).encode()], fds: fds) else { return }
         withExtendedLifetime(bell) {
             guard let client = try? CaptureClient(connectedSocket: socket, stream: "fuzz", mode: mode) else { return }

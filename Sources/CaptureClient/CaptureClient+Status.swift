@@ -20,8 +20,7 @@ extension CaptureClient {
         } catch let e as SystemError where e.errno == EPIPE || e.errno == ECONNRESET {
             // Refused at accept (too many clients, allow-list): the reason is waiting to be read.
         }
-        let (reply, fds) = try Connection.receiveReply(socket, expecting: "StatusReply")
-        closeAll(fds)
+        let (reply, _) = try Connection.receiveReply(socket, expecting: "StatusReply")
         guard case .statusReply(let json) = reply else {
             throw CaptureClientError.protocolViolation("expected StatusReply, got \(reply.type)")
         }

@@ -32,8 +32,7 @@ final class Connection: Sendable {
         } catch let e as SystemError where e.errno == EPIPE || e.errno == ECONNRESET {
             // Refused at accept (allow-list, too many clients): the reason is waiting to be read.
         }
-        let (reply, fds) = try Connection.receiveReply(socket, expecting: "Welcome")
-        let received = fds.map(FileDescriptor.init(owning:)) // owned from here: closed on any exit
+        let (reply, received) = try Connection.receiveReply(socket, expecting: "Welcome") // closed on any exit below
         guard case .welcome(let welcome) = reply else {
             throw CaptureClientError.protocolViolation("expected Welcome, got \(reply.type)")
         }
@@ -56,16 +55,14 @@ final class Connection: Sendable {
     }
 
     /// The daemon's answer to a request: an Error becomes `.refused`, a closed socket
-    /// `.daemonGone`, undecodable bytes `.protocolViolation`. The caller owns the descriptors.
-    static func receiveReply(_ socket: FileDescriptor, expecting: String) throws -> (Message, [Int32]) {
+    /// `.daemonGone`, undecodable bytes `.protocolViolation`.
+    static func receiveReply(_ socket: FileDescriptor, expecting: String) throws -> (Message, [FileDescriptor]) {
         switch try MessageSocket.receive(socket, blocking: true) {
-        case .message(.error(let code, let text), let fds):
-            closeAll(fds)
+        case .message(.error(let code, let text), _):
             throw CaptureClientError.refused(code, text)
         case .message(let message, let fds):
             return (message, fds)
-        case .invalid(let error, let fds):
-            closeAll(fds)
+        case .invalid(let error, _):
             throw CaptureClientError.protocolViolation(error.description)
         case .closed, .wouldBlock:
             throw CaptureClientError.daemonGone("connection closed before \(expecting)")
@@ -73,17 +70,13 @@ final class Connection: Sendable {
     }
 
     /// One message without blocking; nil when there is none. Descriptors are never expected
-    /// after the Welcome: any that come are closed.
+    /// after the Welcome: any that come are dropped, which closes them.
     func receive() throws -> Message? {
         switch try MessageSocket.receive(socket, blocking: false) {
         case .wouldBlock: return nil
         case .closed: throw CaptureClientError.daemonGone("the connection was closed")
-        case .invalid(let e, let fds):
-            closeAll(fds)
-            throw CaptureClientError.protocolViolation(e.description)
-        case .message(let message, let fds):
-            closeAll(fds)
-            return message
+        case .invalid(let e, _): throw CaptureClientError.protocolViolation(e.description)
+        case .message(let message, _): return message
         }
     }
 

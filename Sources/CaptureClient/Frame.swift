@@ -58,7 +58,8 @@ public struct Frame: Sendable {
         guard snapshot.sequence == sequence, !snapshot.isBeingFilled else { return .overwritten }
         let data = bytes
         var problem: String?
-        if flags.contains(.checksum) {
+        if flags.contains(.deviceError) { problem = "the device reported an error filling this frame" }
+        if problem == nil, flags.contains(.checksum) {
             let crc = FramePattern.crc32(data)
             if crc != checksum { problem = "CRC-32 \(hex(crc)) differs from the descriptor's \(hex(checksum))" }
         }

@@ -1,6 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CaptureRing
+import CaptureSystem
 
 /// A configuration error, located: `file:line: key: message`.
 public struct ConfigError: Error, CustomStringConvertible, Sendable {
@@ -31,28 +33,17 @@ public struct Configuration: Sendable {
                 }
             }
         }
-        public enum Payload: String, Sendable {
-            case pattern, header
-        }
-        public enum HugePages: String, Sendable {
-            case none
-            case size2M = "2M"
-            case size1G = "1G"
-        }
-        public enum Lock: String, Sendable {
-            case required
-            case bestEffort = "best-effort"
-        }
-
         public var name: String
         public var device: Device = .synthetic
         public var frameBytes = 1_000_000
         /// Frames per second; 0: as fast as possible.
         public var frameRate: Double = 1000
-        public var payload: Payload = .pattern
+        /// `pattern` or `header` for the synthetic and loopback devices.
+        public var payload: PayloadFormat = .pattern
         public var slots = 64
-        public var hugePages: HugePages = .none
-        public var lock: Lock = .required
+        /// nil: 4 KiB pages.
+        public var hugePage: Memfd.HugePage?
+        public var lock: LockPolicy = .required
         /// Most slots queued at the device; nil: every slot no client holds.
         public var queueDepth: Int?
         /// Most frames one lease client may hold.
@@ -135,12 +126,13 @@ struct ConfigReader {
         return s
     }
 
-    func choice<T: RawRepresentable>(_ v: TOMLValue, _ key: String, _: T.Type, _ all: [T]) throws(ConfigError) -> T where T.RawValue == String {
+    /// One of `choices`, by the name the configuration uses for it.
+    func choice<T>(_ v: TOMLValue, _ key: String, _ choices: KeyValuePairs<String, T>) throws(ConfigError) -> T {
         let s = try string(v, key)
-        guard let c = T(rawValue: s) else {
-            throw error(v, key, "\"\(s)\" is not one of \(all.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
+        guard let c = choices.first(where: { $0.key == s }) else {
+            throw error(v, key, "\"\(s)\" is not one of \(choices.map { "\"\($0.key)\"" }.joined(separator: ", "))")
         }
-        return c
+        return c.value
     }
 
     func unknown(_ t: TOMLTable, _ prefix: String, allowed: Set<String>) throws(ConfigError) {
@@ -216,7 +208,7 @@ struct ConfigReader {
             s.frameRate = try number(v, p + "frame_rate")
             guard s.frameRate >= 0, s.frameRate <= 1_000_000 else { throw error(v, p + "frame_rate", "must be 0 (as fast as possible) up to 1000000 frames/s") }
         }
-        if let v = t["payload"] { s.payload = try choice(v, p + "payload", Configuration.Stream.Payload.self, [.pattern, .header]) }
+        if let v = t["payload"] { s.payload = try choice(v, p + "payload", ["pattern": .pattern, "header": .header]) }
         if let v = t["queue_depth"] { s.queueDepth = try int(v, p + "queue_depth", 1...1024) }
         if let v = t["max_leases"] { s.maxLeases = try int(v, p + "max_leases", 1...1024) }
         var slotsValue: TOMLValue?
@@ -225,8 +217,8 @@ struct ConfigReader {
             let rt = try table(r, p + "ring")
             try unknown(rt, p + "ring.", allowed: ["slots", "hugepages", "lock"])
             if let v = rt["slots"] { s.slots = try int(v, p + "ring.slots", 2...65536); slotsValue = v }
-            if let v = rt["hugepages"] { s.hugePages = try choice(v, p + "ring.hugepages", Configuration.Stream.HugePages.self, [.none, .size2M, .size1G]) }
-            if let v = rt["lock"] { s.lock = try choice(v, p + "ring.lock", Configuration.Stream.Lock.self, [.required, .bestEffort]); lockValue = v }
+            if let v = rt["hugepages"] { s.hugePage = try choice(v, p + "ring.hugepages", ["none": nil, "2M": .size2M, "1G": .size1G]) }
+            if let v = rt["lock"] { s.lock = try choice(v, p + "ring.lock", ["required": .required, "best-effort": .bestEffort]); lockValue = v }
         }
         if let depth = s.queueDepth, s.slots < depth + 2 {
             throw error(slotsValue ?? value, p + "ring.slots", "\(s.slots) slots cannot feed a device queue of \(depth) and leave frames for clients; use at least \(depth + 2)")

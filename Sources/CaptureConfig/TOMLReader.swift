@@ -1,6 +1,10 @@
 /// A TOML reader for capture.toml that remembers the line of every key, so configuration
 /// errors can say `file:line: key: what is wrong`.
 ///
+/// Why not TOMLKit (which is among the packages we could use): it reports a line only for
+/// syntax errors, not for a value that parses but is wrong where it stands (`frame_rate =
+/// "fast"`, a slot count out of range), and those are most of the mistakes operators make.
+///
 /// It reads the TOML that configuration files use: comments, `[table]` and `[a.b]` headers,
 /// dotted and quoted keys, basic and literal strings, integers (with `_`, `0x`), floats,
 /// booleans, arrays (over several lines too) and inline tables. Arrays of tables (`[[x]]`) and
@@ -270,7 +274,7 @@ private struct Parser {
                     let n = e == "u" ? 4 : 8
                     var hex = ""
                     for _ in 0..<n {
-                        guard let h = peek else { throw fail("short \\\(e) escape") }
+                        guard let h = peek, h.properties.isASCIIHexDigit else { throw fail("short \\\(e) escape: \(n) hex digits expected") }
                         hex.unicodeScalars.append(h)
                         advance()
                     }

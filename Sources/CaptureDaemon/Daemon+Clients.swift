@@ -36,7 +36,7 @@ extension Daemon {
             nextClientID &+= 1
             let session = ClientSession(id: id, socket: socket, peer: peer, privileged: admission.isPrivileged(peer), now: monotonicNanoseconds())
             do {
-                try epoll.add(socket.raw, events: .readable, token: Token.client | UInt64(id))
+                try epoll.add(socket, events: .readable, token: Token.client | UInt64(id))
             } catch {
                 logger.error("\(error)")
                 continue
@@ -56,8 +56,8 @@ extension Daemon {
     /// (a reset is reported to the peer before the message we sent it last).
     private func discardInput(_ socket: FileDescriptor) {
         for _ in 0..<64 {
-            guard case .message(_, let fds)? = try? MessageSocket.receive(socket, blocking: false) else { break }
-            closeAll(fds)
+            // Whatever descriptors came along are dropped, and so closed.
+            guard case .message? = try? MessageSocket.receive(socket, blocking: false) else { break }
         }
     }
 
@@ -87,12 +87,10 @@ extension Daemon {
                 return watch(session)
             case .closed:
                 return disconnect(session, why: "closed the connection")
-            case .invalid(let error, let fds):
-                closeAll(fds)
+            case .invalid(let error, _):
                 return fail(session, error.code, error.detail)
             case .message(let message, let fds):
                 if !fds.isEmpty {
-                    closeAll(fds)
                     return fail(session, .descriptorsRefused, "sent \(fds.count) file descriptor(s); clients may not send descriptors (closed)")
                 }
                 handle(message, from: session)
@@ -158,7 +156,7 @@ extension Daemon {
                               ringBytes: UInt64(engine.ring.geometry.ringBytes), headSequence: engine.lastSequence,
                               doorbell: bell != nil)
         do {
-            let fds = [ringFD.raw] + (bell.map { [$0.raw] } ?? [])
+            let fds = [ringFD] + (bell.map { [$0] } ?? [])
             guard try MessageSocket.send(session.socket, .welcome(welcome), passing: fds, blocking: false) == .sent else {
                 return disconnect(session, why: "socket full before Welcome")
             }
@@ -182,7 +180,7 @@ extension Daemon {
         guard !session.closing else { return }
         session.closing = true
         let held = session.stream?.detach(session) ?? 0
-        epoll.remove(session.socket.raw)
+        epoll.remove(session.socket)
         session.socket.close()
         sessions[session.id] = nil
         if let engine = session.stream {

@@ -101,7 +101,7 @@ extension Daemon {
         if full ?? session.interest.contains(.writable) { wanted.insert(.writable) }
         guard wanted != session.interest else { return }
         session.interest = wanted
-        try? epoll.modify(session.socket.raw, events: wanted, token: Token.client | UInt64(session.id))
+        try? epoll.modify(session.socket, events: wanted, token: Token.client | UInt64(session.id))
     }
 
     func tick() {

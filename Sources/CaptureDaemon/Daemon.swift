@@ -110,9 +110,9 @@ public final class Daemon {
         }
         residencyGuard.start()
         listener = try listening.map { try ListeningSocket(inherited: $0, path: socketPath) } ?? ListeningSocket.bind(path: socketPath)
-        try epoll.add(listener!.fd.raw, events: .readable, token: Token.listener)
-        try epoll.add(signals.fd.raw, events: .readable, token: Token.signals)
-        try epoll.add(timer.fd.raw, events: .readable, token: Token.timer)
+        try epoll.add(listener!.fd, events: .readable, token: Token.listener)
+        try epoll.add(signals.fd, events: .readable, token: Token.signals)
+        try epoll.add(timer.fd, events: .readable, token: Token.timer)
         for engine in attached { try engine.start() }
         logger.info("captured \(captureVersion) ready", metadata: [
             "socket": "\(socketPath)", "streams": "\(attached.map(\.config.name).joined(separator: ","))",
@@ -121,13 +121,9 @@ public final class Daemon {
     }
 
     private func makeStream(_ s: Configuration.Stream) throws -> StreamEngine {
-        let hugePage: Memfd.HugePage? = switch s.hugePages {
-        case .none: nil
-        case .size2M: .size2M
-        case .size1G: .size1G
-        }
+        let hugePage = s.hugePage
         let geometry = RingGeometry(slotCount: s.slots, frameBytes: s.frameBytes, pageBytes: hugePage?.bytes ?? systemPageSize)
-        let payload: PayloadFormat = s.payload == .pattern ? .pattern : .header
+        let payload = s.payload
         let ringName = "ring-\(s.name)", deviceName = "device-\(s.name)"
 
         // After a restart: the ring and the device (with its pins) come back from the fd store.
@@ -159,7 +155,7 @@ public final class Daemon {
             device = try openKernelDevice(path: path, frameRate: s.frameRate, payload: payload)
         }
         let ring = try Ring.create(stream: s.name, geometry: geometry, hugePage: hugePage,
-                                   lock: s.lock == .required ? .required : .bestEffort, payloadFormat: payload)
+                                   lock: s.lock, payloadFormat: payload)
         if let warning = ring.lockWarning { logger.warning("\(warning)", metadata: ["stream": "\(s.name)"]) }
         // The device maps (synthetic) or pins (kernel) the ring while it can still be written;
         // then FUTURE_WRITE|SEAL, then the guard, whose write-protection must come after pins.
@@ -169,7 +165,7 @@ public final class Daemon {
         if let kernel = device as? KernelDevice {
             // Kept by systemd across restarts: the next daemon takes both back, pins included.
             // (A synthetic device cannot re-map a sealed ring writable, so its rings are made anew.)
-            ServiceManager.store(ring.memfd.raw, name: ringName)
+            ServiceManager.store(ring.memfd, name: ringName)
             ServiceManager.store(kernel.descriptor, name: deviceName)
         }
         logger.info("stream attached", metadata: [

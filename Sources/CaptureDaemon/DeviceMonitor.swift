@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CaptureSystem
 import CSystemd
 
 /// Follows udev add/remove events of the `capture` subsystem (libudev, netlink "udev" group:
@@ -9,7 +10,8 @@ final class DeviceMonitor {
     enum Action: String { case add, remove }
     private let udev: OpaquePointer
     private let monitor: OpaquePointer
-    let fd: Int32
+    /// A duplicate of the monitor's netlink socket, for epoll (libudev owns the original).
+    let fd: FileDescriptor
 
     /// nil (with the reason) where udev is not running or netlink is not allowed.
     static func open() -> (DeviceMonitor?, String?) {
@@ -31,9 +33,8 @@ final class DeviceMonitor {
     private init(udev: OpaquePointer, monitor: OpaquePointer) {
         self.udev = udev
         self.monitor = monitor
-        fd = udev_monitor_get_fd(monitor)
-        let flags = fcntl(fd, F_GETFL)
-        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        fd = FileDescriptor(owning: fcntl(udev_monitor_get_fd(monitor), F_DUPFD_CLOEXEC, 0))
+        try? fd.setNonBlocking() // the same open file description as libudev's: reads never block
     }
 
     /// Pending events: (action, device node).

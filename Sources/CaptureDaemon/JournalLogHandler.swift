@@ -29,12 +29,18 @@ public struct JournalLogHandler: LogHandler {
         case "seq", "first_seq": return "CAPTURE_SEQ"
         case "message_id": return "MESSAGE_ID"
         default:
-            let cleaned = key.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }
+            // Journal field names are A-Z, 0-9 and _.
+            let cleaned = key.uppercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" }
             return "CAPTURE_" + String(cleaned)
         }
     }
 
     public func log(event: LogEvent) {
+        Self.send(entries(for: event))
+    }
+
+    /// The journal fields of `event`, as `NAME=value` strings.
+    func entries(for event: LogEvent) -> [String] {
         var fields = self.metadata
         if let extra = event.metadata { fields.merge(extra) { $1 } }
         var entries = [
@@ -46,7 +52,7 @@ public struct JournalLogHandler: LogHandler {
             "CODE_FUNC=\(event.function)",
         ]
         for (key, value) in fields { entries.append("\(Self.field(for: key))=\(LogText.escaped("\(value)"))") }
-        Self.send(entries)
+        return entries
     }
 
     /// sd_journal_sendv(3) of `entries`, laid end to end in one buffer that outlives the call

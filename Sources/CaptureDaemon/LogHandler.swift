@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CaptureSystem
 import Logging
 
 /// swift-log backend for captured: one line per event on stderr, metadata as key=value.
@@ -59,9 +60,6 @@ public struct CaptureLogHandler: LogHandler {
         if !fields.isEmpty {
             line += " [" + fields.sorted { $0.key < $1.key }.map { "\($0.key)=\(LogText.escaped("\($0.value)"))" }.joined(separator: " ") + "]"
         }
-        line += "\n"
-        // One write(2) per line so lines from the guard thread never interleave.
-        var bytes = Array(line.utf8)
-        _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+        StandardError.write(line + "\n")
     }
 }

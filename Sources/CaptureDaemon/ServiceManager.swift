@@ -14,8 +14,8 @@ enum ServiceManager {
 
     /// sd_pid_notify_with_fds: FDSTORE=1 with a name, so the descriptor comes back on restart.
     @discardableResult
-    static func store(_ fd: Int32, name: String) -> Bool {
-        var fds = [fd]
+    static func store(_ fd: FileDescriptor, name: String) -> Bool {
+        var fds = [fd.raw]
         return sd_pid_notify_with_fds(0, 0, "FDSTORE=1\nFDNAME=\(name)", &fds, 1) > 0
     }
 

@@ -68,11 +68,11 @@ final class StatusDocument {
                                     dropped: c.dropped, revoked: c.revoked, doorbell: engine.hasDoorbell(c))
             }
             var stream = StatusReport.Stream(
-                name: engine.config.name, device: engine.device.name, payload: engine.config.payload.rawValue,
+                name: engine.config.name, device: engine.device.name, payload: engine.config.payload.name,
                 frameBytes: engine.config.frameBytes, frameRate: engine.config.frameRate, slots: ring.geometry.slotCount,
                 slotBytes: ring.geometry.slotStride, ringBytes: ring.geometry.ringBytes,
                 ringInode: facts.inode, lockedBytes: ring.lockedBytes,
-                residentBytes: facts.residentBytes, hugepages: engine.config.hugePages.rawValue, seals: facts.seals, frames: engine.frames,
+                residentBytes: facts.residentBytes, hugepages: engine.config.hugePage?.name ?? "none", seals: facts.seals, frames: engine.frames,
                 dropped: engine.deviceDrops, clientDrops: engine.clientDrops, headSequence: engine.lastSequence,
                 measuredRate: engine.measuredRate, slotsLeased: engine.slotsLeased,
                 deviceOverruns: facts.device.overruns, pinnedPages: facts.device.pinnedPages,

@@ -90,7 +90,7 @@ public final class KernelDevice: CaptureDevice {
         }
     }
 
-    public var completionDescriptor: Int32 { fd.raw }
+    public var completionDescriptor: FileDescriptor { fd }
 
     /// CAPTURE_IOC_SLOTS: who holds each slot (CAPTURE_SLOT_*), for a restarted daemon.
     public func slotStates(count: Int) throws -> [UInt8] {
@@ -110,7 +110,7 @@ public final class KernelDevice: CaptureDevice {
     public func start() throws {
         var req = capture_start()
         req.frame_rate_mhz = UInt32(min(frameRate * 1000, Double(UInt32.max)))
-        req.payload = UInt32(payload == .pattern ? CAPTURE_PAYLOAD_PATTERN : CAPTURE_PAYLOAD_HEADER)
+        req.payload = payload.rawValue
         do {
             try Self.ioctl(fd, capture_ioc_start(), &req, "CAPTURE_IOC_START")
         } catch let e as SystemError where e.errno == EBUSY {
@@ -119,7 +119,7 @@ public final class KernelDevice: CaptureDevice {
     }
 
     /// The open device, for systemd's fd store.
-    public var descriptor: Int32 { fd.raw }
+    public var descriptor: FileDescriptor { fd }
 
     public func stop() {
         _ = capture_ioctl(fd.raw, capture_ioc_stop(), nil)

@@ -80,7 +80,7 @@ public final class SyntheticDevice: CaptureDevice {
         if settings.frameRate == 0 && shared.idle.load(ordering: .sequentiallyConsistent) { shared.wake.signal() }
     }
 
-    public var completionDescriptor: Int32 { shared.doorbell.fd.raw }
+    public var completionDescriptor: FileDescriptor { shared.doorbell.fd }
 
     /// A pipe: the client gets the read end; the producer writes to the other without blocking.
     public func makeDoorbell() throws -> Doorbell? {
@@ -147,11 +147,11 @@ public final class SyntheticDevice: CaptureDevice {
         defer { shared.finished.signal() }
         guard let (mapping, geometry) = shared.target.withLock({ $0 }) else { return }
         let period = settings.frameRate > 0 ? UInt64(1e9 / settings.frameRate) : 0
-        var next = capture_monotonic_ns() + period
+        var next = monotonicNanoseconds() + period
         var sequence: UInt64 = 0
         while shared.running.load(ordering: .acquiring) {
             if period > 0 {
-                let now = capture_monotonic_ns()
+                let now = monotonicNanoseconds()
                 if now < next {
                     // Sleep to the frame time; the wake eventfd ends the sleep at stop().
                     if shared.wake.wait(timeoutNanoseconds: Int64(next - now)) { shared.wake.drain(); continue }
@@ -194,7 +194,7 @@ public final class SyntheticDevice: CaptureDevice {
                 FramePattern.stamp(payload, sequence: sequence)
             }
             let completion = DeviceCompletion(slot: slot, flags: flags, bytes: UInt64(settings.frameBytes), sequence: sequence,
-                                              timestampNanoseconds: capture_monotonic_ns(), checksum: checksum)
+                                              timestampNanoseconds: monotonicNanoseconds(), checksum: checksum)
             descriptor.publish(sequence: sequence, length: completion.bytes, timestamp: completion.timestampNanoseconds,
                          flags: flags, checksum: checksum)
             RingHead.publish(ringBase: mapping.base, sequence: sequence, slot: Int(slot))

@@ -3,9 +3,10 @@ import CaptureSystem
 /// Sends and receives whole protocol messages on a SOCK_SEQPACKET socket.
 public enum MessageSocket {
     public enum Incoming {
-        case message(Message, fds: [Int32])
-        /// Undecodable input; `fds` (if any) still belong to the caller.
-        case invalid(ProtocolError, fds: [Int32])
+        /// A message and the descriptors that came with it (owned: they close when dropped).
+        case message(Message, fds: [FileDescriptor])
+        /// Undecodable input, and whatever descriptors came with it.
+        case invalid(ProtocolError, fds: [FileDescriptor])
         case closed
         case wouldBlock
     }
@@ -28,7 +29,7 @@ public enum MessageSocket {
     }
 
     /// Sends one message, optionally passing descriptors (the receiver gets duplicates).
-    public static func send(_ fd: FileDescriptor, _ message: Message, passing fds: [Int32] = [], blocking: Bool = true) throws -> UnixSocket.SendResult {
+    public static func send(_ fd: FileDescriptor, _ message: Message, passing fds: [FileDescriptor] = [], blocking: Bool = true) throws -> UnixSocket.SendResult {
         try UnixSocket.send(fd, message.encode(), passing: fds, blocking: blocking)
     }
 }

@@ -24,19 +24,19 @@ public final class Epoll {
         fd = FileDescriptor(owning: raw)
     }
 
-    /// epoll_ctl(EPOLL_CTL_ADD).
-    public func add(_ target: Int32, events: Events, token: UInt64) throws {
-        if capture_epoll_ctl(fd.raw, 1, target, events.rawValue, token) != 0 { throw SystemError("epoll_ctl(ADD, fd \(target))") }
+    /// epoll_ctl(EPOLL_CTL_ADD). The caller keeps owning `target`; remove it before closing it.
+    public func add(_ target: FileDescriptor, events: Events, token: UInt64) throws {
+        if capture_epoll_ctl(fd.raw, CAPTURE_EPOLL_CTL_ADD, target.raw, events.rawValue, token) != 0 { throw SystemError("epoll_ctl(ADD, \(target))") }
     }
 
     /// epoll_ctl(EPOLL_CTL_MOD).
-    public func modify(_ target: Int32, events: Events, token: UInt64) throws {
-        if capture_epoll_ctl(fd.raw, 3, target, events.rawValue, token) != 0 { throw SystemError("epoll_ctl(MOD, fd \(target))") }
+    public func modify(_ target: FileDescriptor, events: Events, token: UInt64) throws {
+        if capture_epoll_ctl(fd.raw, CAPTURE_EPOLL_CTL_MOD, target.raw, events.rawValue, token) != 0 { throw SystemError("epoll_ctl(MOD, \(target))") }
     }
 
     /// epoll_ctl(EPOLL_CTL_DEL); a descriptor already closed is not an error.
-    public func remove(_ target: Int32) {
-        _ = capture_epoll_ctl(fd.raw, 2, target, 0, 0)
+    public func remove(_ target: FileDescriptor) {
+        _ = capture_epoll_ctl(fd.raw, CAPTURE_EPOLL_CTL_DEL, target.raw, 0, 0)
     }
 
     /// epoll_wait(2): up to 64 (token, events) pairs.
@@ -87,7 +87,7 @@ public final class EventCounter: Sendable {
 
     /// ppoll(2) until signalled or `timeoutNanoseconds` pass (negative: forever).
     public func wait(timeoutNanoseconds: Int64) -> Bool {
-        capture_wait_readable(fd.raw, timeoutNanoseconds) == 1
+        Poll.readable(fd, timeoutNanoseconds: timeoutNanoseconds)
     }
 }
 

@@ -51,19 +51,6 @@ public final class FileDescriptor: Sendable, CustomStringConvertible {
         }
     }
 
-    /// write(2) all of `buffer` (blocking descriptors).
-    public func writeAll(_ buffer: UnsafeRawBufferPointer) throws {
-        var done = 0
-        while done < buffer.count {
-            let n = Glibc.write(raw, buffer.baseAddress! + done, buffer.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SystemError("write(\(raw))")
-            }
-            done += n
-        }
-    }
-
     /// read(2) until it would block, discarding the bytes: resets an eventfd, empties a pipe.
     /// The descriptor must be non-blocking.
     public func drainReadable() {
@@ -79,10 +66,6 @@ public final class FileDescriptor: Sendable, CustomStringConvertible {
     }
 }
 
-/// Closes raw descriptors nobody owns yet (e.g. ones a peer sent that we refuse).
-public func closeAll(_ fds: [Int32]) {
-    for fd in fds where fd >= 0 { _ = Glibc.close(fd) }
-}
 
 /// The number of open descriptors of a process, from /proc/PID/fd.
 public func openDescriptorCount(pid: Int32 = getpid()) -> Int? {

@@ -8,6 +8,8 @@ public enum Memfd {
     public enum HugePage: Sendable, Equatable {
         case size2M, size1G
         public var bytes: Int { self == .size2M ? 2 << 20 : 1 << 30 }
+        /// As capture.toml and the status document name it.
+        public var name: String { self == .size2M ? "2M" : "1G" }
         var flag: UInt32 { self == .size2M ? CAPTURE_MFD_HUGE_2MB : CAPTURE_MFD_HUGE_1GB }
     }
 
@@ -20,8 +22,8 @@ public enum Memfd {
         public static let write = Seals(rawValue: CAPTURE_F_SEAL_WRITE)
         public static let futureWrite = Seals(rawValue: CAPTURE_F_SEAL_FUTURE_WRITE)
         /// F_SEAL_EXEC, which MFD_NOEXEC_SEAL adds on Linux 6.3+.
-        public static let exec = Seals(rawValue: 0x0020)
-        /// What a ring carries once it leaves the daemon (DESIGN.md, "The ring").
+        public static let exec = Seals(rawValue: CAPTURE_F_SEAL_EXEC)
+        /// What a ring carries once it leaves the daemon (docs/ARCHITECTURE.md, "The ring").
         public static let ring: Seals = [.shrink, .grow, .futureWrite, .seal]
 
         public var description: String {

@@ -68,8 +68,10 @@ public enum UnixSocket {
 
     public enum SendResult: Equatable { case sent, wouldBlock }
 
-    /// sendmsg(2) of one message with optional SCM_RIGHTS descriptors (MSG_NOSIGNAL).
-    public static func send(_ fd: FileDescriptor, _ bytes: [UInt8], passing fds: [Int32] = [], blocking: Bool = true) throws -> SendResult {
+    /// sendmsg(2) of one message with optional SCM_RIGHTS descriptors (MSG_NOSIGNAL); the
+    /// receiver gets its own duplicates, ours stay ours.
+    public static func send(_ fd: FileDescriptor, _ bytes: [UInt8], passing passed: [FileDescriptor] = [], blocking: Bool = true) throws -> SendResult {
+        let fds = passed.map(\.raw)
         var flags = Int32(MSG_NOSIGNAL)
         if !blocking { flags |= Int32(MSG_DONTWAIT) }
         while true {
@@ -87,8 +89,8 @@ public enum UnixSocket {
 
     public struct Received {
         public var bytes: [UInt8]
-        /// Descriptors that came with the message; the caller owns (and must close) them.
-        public var fds: [Int32]
+        /// Descriptors that came with the message, owned: they close when dropped.
+        public var fds: [FileDescriptor]
         /// The message was longer than the buffer (MSG_TRUNC).
         public var truncated: Bool
         /// Descriptors were dropped by the kernel for lack of room (MSG_CTRUNC).
@@ -129,7 +131,7 @@ public enum UnixSocket {
                 }
                 throw SystemError("recvmsg", errno: error)
             }
-            let received = Array(fds[0..<Int(nfds)])
+            let received = fds[0..<Int(nfds)].map(FileDescriptor.init(owning:))
             if n == 0 && received.isEmpty { return .closed }
             return .message(Received(bytes: buffer, fds: received,
                                      truncated: msgFlags & Int32(MSG_TRUNC) != 0,

@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import CaptureClient
 import CaptureProtocol
+import CaptureSystem
 import Foundation
 import Synchronization
 
@@ -24,10 +25,7 @@ func fail(_ error: Error) -> ExitCode {
     return ExitCode.failure
 }
 
-func printError(_ text: String) {
-    var bytes = Array((text + "\n").utf8)
-    _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
-}
+func printError(_ text: String) { StandardError.write(text + "\n") }
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show streams, rings, locked memory, guard faults, frames, drops and clients.")

@@ -5,6 +5,7 @@ import ArgumentParser
 import CaptureConfig
 import CaptureDaemon
 import CaptureProtocol
+import CaptureSystem
 import Logging
 
 struct Captured: ParsableCommand {
@@ -32,7 +33,7 @@ struct Captured: ParsableCommand {
         do {
             configuration = try Configuration.load(path: config)
         } catch {
-            FileHandleStderr.write("captured: \(error)\n")
+            StandardError.write("captured: \(error)\n")
             throw ExitCode(78) // EX_CONFIG
         }
         if checkConfig {
@@ -53,10 +54,3 @@ struct Captured: ParsableCommand {
 
 Captured.main()
 
-/// Plain stderr for messages before logging is set up.
-enum FileHandleStderr {
-    static func write(_ text: String) {
-        var bytes = Array(text.utf8)
-        _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
-    }
-}

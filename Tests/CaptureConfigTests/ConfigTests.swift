@@ -25,7 +25,7 @@ final class ConfigTests: XCTestCase {
             frame_rate = 0
             """, file: "t.toml")
         XCTAssertEqual(c.streams.map(\.name), ["a", "b"])
-        XCTAssertEqual(c.streams[0].hugePages, .size2M)
+        XCTAssertEqual(c.streams[0].hugePage, .size2M)
         XCTAssertEqual(c.streams[0].slots, 16)
         XCTAssertEqual(c.streams[1].lock, .bestEffort)
         XCTAssertEqual(c.streams[1].frameRate, 0)

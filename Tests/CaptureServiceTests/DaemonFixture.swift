@@ -170,14 +170,14 @@ final class RawConnection {
         try UnixSocket.connect(socket, path: path)
     }
 
-    func send(_ bytes: [UInt8], fds: [Int32] = []) throws {
+    func send(_ bytes: [UInt8], fds: [FileDescriptor] = []) throws {
         _ = try UnixSocket.send(socket, bytes, passing: fds)
     }
 
     func send(_ message: Message) throws { try send(message.encode()) }
 
-    /// The next message (closing any descriptors that came with it unless asked to keep them).
-    func receive(timeout: Double = 5) throws -> (Message?, [Int32], closed: Bool) {
+    /// The next message and the descriptors that came with it (they close when dropped).
+    func receive(timeout: Double = 5) throws -> (Message?, [FileDescriptor], closed: Bool) {
         var p = pollfd(fd: socket.raw, events: Int16(POLLIN), revents: 0)
         guard poll(&p, 1, Int32(timeout * 1000)) == 1 else { throw FixtureError("no answer within \(timeout) s") }
         switch try MessageSocket.receive(socket, blocking: true) {

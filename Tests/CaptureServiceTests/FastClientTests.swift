@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CaptureClient
 import CaptureProtocol
+import CaptureSystem
 import Foundation
 import XCTest
 
@@ -41,7 +42,7 @@ final class FastClientTests: XCTestCase {
         var lateNs: [UInt64] = []
         for _ in 0..<500 {
             let f = try client.nextFrameBusyPolling(timeout: .seconds(10))
-            lateNs.append(monotonicNow() - f.timestampNanoseconds)
+            lateNs.append(monotonicNanoseconds() - f.timestampNanoseconds)
             XCTAssertGreaterThan(f.sequence, last, "busy polling must return newer frames only")
             last = f.sequence
             switch f.check() {
@@ -100,8 +101,3 @@ final class FastClientTests: XCTestCase {
     }
 }
 
-private func monotonicNow() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}

@@ -14,7 +14,7 @@ final class RingAccessTests: XCTestCase {
         try raw.send(.hello(stream: "sim0", mode: .latest, maxLeases: 0))
         let (message, fds, _) = try raw.receive()
         guard case .welcome(let welcome)? = message, fds.count == 1 else { return XCTFail("no Welcome with a ring: \(String(describing: message))") }
-        let memfd = FileDescriptor(owning: fds[0])
+        let memfd = fds[0]
         let size = Int(welcome.ringBytes)
         XCTAssertEqual(try memfd.size(), welcome.ringBytes)
 

@@ -91,21 +91,20 @@ func tamper(socketPath: String, stream: String, seconds: Double) -> Int32 {
         say("tamper: no Welcome")
         return 1
     }
-    let ring = fds[0]
+    let ring = fds[0].raw
     let before = fcntl(ring, F_GETFL)
     let flagsChanged = fcntl(ring, F_SETFL, O_APPEND | O_NONBLOCK) == 0
     let seeked = lseek(ring, 12_345, SEEK_SET) == 12_345
     var bell = "none"
     if fds.count > 1 {
         // An eventfd at its maximum with blocking writes would make a userspace writer wait.
-        let f = fcntl(fds[1], F_GETFL)
-        _ = fcntl(fds[1], F_SETFL, f & ~O_NONBLOCK)
+        let f = fcntl(fds[1].raw, F_GETFL)
+        _ = fcntl(fds[1].raw, F_SETFL, f & ~O_NONBLOCK)
         var most: UInt64 = 0xffff_ffff_ffff_fffe
-        let n = withUnsafeBytes(of: &most) { write(fds[1], $0.baseAddress, 8) }
+        let n = withUnsafeBytes(of: &most) { write(fds[1].raw, $0.baseAddress, 8) }
         bell = n == 8 ? "at its maximum, blocking" : "not writable (\(String(cString: strerror(errno))))"
     }
     say("tamper: ring flags 0x\(String(before, radix: 16)) -> O_APPEND|O_NONBLOCK \(flagsChanged), lseek \(seeked); doorbell \(bell)")
     usleep(UInt32(seconds * 1e6))
-    closeAll(fds)
     return 0
 }

@@ -117,7 +117,7 @@ func garbage(socketPath: String, seed: UInt64, count: Int) -> Int32 {
         guard let s = rawConnect(socketPath) else { continue }
         let hello = Message.hello(stream: "sim0", mode: .lease, maxLeases: 0).encode()
         var packet: [UInt8]
-        var fds: [Int32] = []
+        var fds: [FileDescriptor] = []
         switch rng.next() % 9 {
         case 0: packet = (0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         case 1: packet = hello; packet[2] = UInt8(truncatingIfNeeded: rng.next() | 2) // wrong version
@@ -125,20 +125,19 @@ func garbage(socketPath: String, seed: UInt64, count: Int) -> Int32 {
         case 3: packet = Message.release([FrameEntry(slot: UInt32(truncatingIfNeeded: rng.next()), sequence: rng.next())]).encode()
         case 4: packet = Message.hello(stream: String(repeating: "\u{1b}", count: Int(rng.next() % 64) + 1), mode: .latest, maxLeases: 0).encode()
         case 5: packet = [UInt8](repeating: 0xAB, count: 65_537)
-        case 6: packet = hello; var p: [Int32] = [-1, -1]; if pipe(&p) == 0 { fds = [p[0], p[1]] }
+        case 6: packet = hello; if let p = try? UnixPipe.make() { fds = [p.read, p.write] }
         case 7: packet = Message.goodbye(reason: .evicted, message: "from a client").encode()
         default: packet = Message.frames([FrameEntry(slot: 0, sequence: 1)]).encode()
         }
         _ = try? UnixSocket.send(s, packet, passing: fds, blocking: false)
-        closeAll(fds)
+        fds.removeAll() // ours close; the daemon's copies are its to close
         // Release/unknown-stream/goodbye: an Error (or Welcome) then a close; give it 2 s.
         var p = pollfd(fd: s.raw, events: Int16(POLLIN), revents: 0)
         var ended = false
         let deadline = monotonicNanoseconds() + 2_000_000_000
         while monotonicNanoseconds() < deadline {
             guard poll(&p, 1, 100) == 1 else { continue }
-            guard case .message(let m, let got)? = try? MessageSocket.receive(s, blocking: false) else { ended = true; break }
-            closeAll(got)
+            guard case .message(let m, _)? = try? MessageSocket.receive(s, blocking: false) else { ended = true; break }
             if case .welcome = m { _ = try? MessageSocket.send(s, .goodbye(reason: .normal, message: "")) }
         }
         if ended { answered += 1 } else { hung += 1 }
