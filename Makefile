@@ -15,6 +15,7 @@ LINKDIR ?= $(HOME)/.local/bin
 endif
 
 PREFIX ?= /usr/local
+VERSION := $(shell sed -n 's/.*captureVersion = "\(.*\)".*/\1/p' Sources/CaptureDaemon/Daemon.swift)
 DESTDIR ?=
 SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
@@ -28,7 +29,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_RUNTIME = $(shell $(SWIFT) -print-target-info | sed -n 's/.*"runtimeResourcePath": "\(.*\)".*/\1/p')/clang/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a
 
-.PHONY: all build release run test test-asan test-tsan soak vm-test bench deps install install-files uninstall clean fuzz fuzz-build fuzz-smoke
+.PHONY: all build release run test test-asan test-tsan soak vm-test vm-soak bench deps install install-files install-driver dkms-source uninstall clean fuzz fuzz-build fuzz-smoke
 
 all: release
 
@@ -97,9 +98,10 @@ bench:
 	.build/release/capture-bench suite --gst-peer .build/gst-peer $(BENCH_ARGS)
 
 # Installs binaries, units, sysusers/tmpfiles snippets, the udev rule and the default config
-# (an existing /etc/capture/capture.toml is kept). Without DESTDIR it also creates the user,
-# /run/capture, and reloads systemd and udev.
-install: release install-files
+# (an existing /etc/capture/capture.toml is kept), and the driver's sources for DKMS. Without
+# DESTDIR it also creates the user, /run/capture, reloads systemd and udev, and has DKMS build
+# and install the modules for every installed kernel.
+install: release install-files install-driver
 
 install-files:
 	install -D -m 0755 $(BUILT)/captured $(DESTDIR)$(PREFIX)/bin/captured
@@ -121,6 +123,24 @@ install-files:
 	  [ -d /run/systemd/system ] && systemctl try-restart systemd-udevd 2>/dev/null || true; \
 	fi
 
+# The driver's sources where DKMS looks for them: /usr/src/capture-VERSION.
+DKMS_SRC = $(DESTDIR)/usr/src/capture-$(VERSION)
+dkms-source:
+	install -d $(DKMS_SRC)/uapi
+	install -m 0644 driver/*.c driver/*.h driver/Kbuild driver/Makefile $(DKMS_SRC)/
+	install -m 0644 driver/uapi/*.h $(DKMS_SRC)/uapi/
+	sed 's/@VERSION@/$(VERSION)/' driver/dkms.conf > $(DKMS_SRC)/dkms.conf
+
+install-driver: dkms-source
+	@if [ -n "$(DESTDIR)" ]; then exit 0; fi; \
+	if command -v dkms >/dev/null; then \
+	  dkms status -m capture -v $(VERSION) | grep -q . || dkms add -m capture -v $(VERSION); \
+	  dkms autoinstall || echo "install-driver: dkms could not build for every kernel; see dkms status (headers: apt-get install linux-headers-\$$(uname -r))"; \
+	else \
+	  echo "install-driver: dkms is not installed: apt-get install dkms, then make install again;"; \
+	  echo "  or build by hand: make -C driver KVER=\$$(uname -r) && insmod driver/capture_dma.ko && insmod driver/capture_loopback.ko"; \
+	fi
+
 # Removes what install put in place; the configuration in /etc/capture is kept.
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/captured $(DESTDIR)$(PREFIX)/bin/capturectl
@@ -128,6 +148,8 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/sysusers.d/capture.conf $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/capture.conf
 	rm -f $(DESTDIR)$(SYSCONFDIR)/udev/rules.d/60-capture.rules
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/capture
+	@if [ -z "$(DESTDIR)" ] && command -v dkms >/dev/null && dkms status -m capture -v $(VERSION) | grep -q .; then dkms remove -m capture -v $(VERSION) --all; fi
+	rm -rf $(DKMS_SRC)
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 # Boots a Debian guest under QEMU with the capture_dma module and runs vm/scenarios/*.sh.
@@ -135,6 +157,12 @@ uninstall:
 vm-test:
 	@scripts/install-deps vm
 	vm/capture-vm test
+
+# The kernel-stress mix for MINUTES in a guest running KERNEL (6.1 or 6.12); not in CI.
+KERNEL ?= 6.1
+vm-soak:
+	@scripts/install-deps vm
+	vm/capture-vm soak $(MINUTES) $(KERNEL)
 
 clean:
 	rm -rf .build

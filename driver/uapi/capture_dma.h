@@ -35,8 +35,8 @@
 #define CAPTURE_DMA_ABI_VERSION 1
 #define CAPTURE_DMA_MAX_SLOTS 65536
 
-/* Engines: what fills the slots. */
-#define CAPTURE_ENGINE_NONE     0   /* real hardware would be here */
+/* Engines: what fills the slots (capture_info.engine; engine_name says which exactly). */
+#define CAPTURE_ENGINE_NONE     0   /* an engine for your own hardware */
 #define CAPTURE_ENGINE_LOOPBACK 1   /* a kernel thread writes frames through the pinned pages */
 #define CAPTURE_ENGINE_EDU      2   /* QEMU's edu PCI device writes them by DMA (dma_map_sgtable) */
 

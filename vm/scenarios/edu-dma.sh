@@ -9,7 +9,7 @@ cd /opt/capture
 SOCK=/run/capture/capture.sock
 CTL="$BIN/capturectl"
 
-insmod /opt/capture/capture_dma.ko engine=edu
+insmod /opt/capture/capture_dma.ko && insmod /opt/capture/capture_edu.ko
 check "the edu engine found QEMU's edu device" dmesg_has 'edu DMA engine: 32-bit DMA mask'
 check "swiotlb is on" dmesg_has 'software IO TLB' 
 check "udev created /dev/capture0" wait_for 20 test -c /dev/capture0
@@ -31,7 +31,7 @@ summary "edu client: $(tail -1 "$R/tail-edu.log")"
 check "frames written by edu DMA verify (CRC-32 and pattern)" test "$rc" -eq 0
 "$CTL" status --socket "$SOCK" | tee -a "$R/summary.txt"
 kill -TERM "$DAEMON"; wait "$DAEMON"
-rmmod capture_dma
+rmmod capture_edu && rmmod capture_dma
 dmesg | grep "edu:" | tail -1 | tee -a "$R/summary.txt"
 check "edu moved the frames by DMA" dmesg_has 'edu: [1-9][0-9]* DMA transfers'
 frames=$(dmesg | sed -n 's/.*edu: [0-9]* DMA transfers, \([0-9]*\) frames, \([0-9]*\) of them.*/\1 \2/p' | tail -1)

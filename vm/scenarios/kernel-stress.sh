@@ -15,7 +15,7 @@ log "swap: $(swapon --show --noheadings)"
 
 # Hugepages for the hugetlb phase, reserved before the stress fragments memory.
 echo 32 > /proc/sys/vm/nr_hugepages
-insmod /opt/capture/capture_dma.ko engine=loopback
+insmod /opt/capture/capture_dma.ko && insmod /opt/capture/capture_loopback.ko devices=1
 check "udev created /dev/capture0" wait_for 20 test -c /dev/capture0
 "$BIN/capture-testclient" driver-errors /dev/capture0 > "$R/driver-errors.log" 2>&1
 driver_rc=$?
@@ -129,8 +129,8 @@ summary "hugetlb ring: $(tail -1 "$R/tail-hugetlb.log")"
 check "frames verify on the hugetlb ring" test "$hugetlb_rc" -eq 0
 kill -TERM "$DAEMON"; wait "$DAEMON"
 echo 0 > /proc/sys/vm/nr_hugepages
-rmmod capture_dma
-check "capture_dma unloads" test ! -e /dev/capture0
+rmmod capture_loopback && rmmod capture_dma
+check "capture_loopback and capture_dma unload" test ! -e /dev/capture0
 
 check "nr_foll_pin_acquired == nr_foll_pin_released" wait_for 20 pins_balanced
 summary "end: nr_foll_pin_acquired $(vmstat_value nr_foll_pin_acquired), nr_foll_pin_released $(vmstat_value nr_foll_pin_released)"

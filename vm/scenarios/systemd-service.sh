@@ -37,7 +37,7 @@ exposure=$(systemd-analyze security capture.service 2>/dev/null | tail -1)
 summary "systemd-analyze security: $exposure"
 
 log "loading the driver: udev gives /dev/capture0 to group capture and starts capture.service"
-insmod /opt/capture/capture_dma.ko
+insmod /opt/capture/capture_dma.ko && insmod /opt/capture/capture_loopback.ko
 check "udev made /dev/capture0 root:capture 0660" wait_for 20 sh -c '[ "$(stat -c %G:%a /dev/capture0)" = capture:660 ]'
 check "udev started capture.service" wait_for 60 systemctl is-active --quiet capture.service
 check "capture.socket is listening" systemctl is-active --quiet capture.socket
@@ -99,7 +99,7 @@ main_pid=$(systemctl show -p MainPID --value capture)
 "$CTL" tail cam0 --verify --timeout 60 > "$R/tail-unplug.log" 2>&1 &
 VICTIM=$!
 sleep 3
-echo capture_dma.0 > /sys/bus/platform/drivers/capture_dma/unbind
+echo capture_loopback.0 > /sys/bus/platform/drivers/capture_loopback/unbind
 check "udev removed /dev/capture0" wait_for 20 test ! -e /dev/capture0
 wait "$VICTIM"
 summary "client of the removed device: $(grep -m1 'detached' "$R/tail-unplug.log")"
@@ -108,10 +108,10 @@ check "captured kept running" sh -c "systemctl is-active --quiet capture && [ \"
 check "status shows cam0 waiting for its device" sh -c "$CTL status | grep -q 'cam0 (/dev/capture0): waiting'"
 check "sim0 still serves frames" "$CTL" tail sim0 --frames 30 --verify
 check "the driver unpinned cam0 once captured let go" wait_for 30 pins_balanced
-check "capture_dma unloads while captured runs" rmmod capture_dma
+check "capture_loopback unloads while captured runs" rmmod capture_loopback
 
 log "load again: udev announces /dev/capture0 and captured attaches it live"
-insmod /opt/capture/capture_dma.ko
+insmod /opt/capture/capture_loopback.ko
 check "udev made /dev/capture0 again" wait_for 20 test -c /dev/capture0
 check "captured attached cam0 without a restart" wait_for 30 sh -c "$CTL status | grep -q 'stream cam0: /dev/capture0'"
 check "still the same daemon process" test "$(systemctl show -p MainPID --value capture)" = "$main_pid"
@@ -120,7 +120,7 @@ check "frames verify on the re-attached device ($(tail -1 "$R/tail-reattach.log"
 
 log "stop: the fd store is released and the driver unpins"
 systemctl stop capture.service capture.socket
-check "capture_dma unloads once captured has stopped" rmmod capture_dma
+check "the engine and the core unload once captured has stopped" sh -c "rmmod capture_loopback && rmmod capture_dma"
 check "udev removed /dev/capture0" wait_for 10 test ! -e /dev/capture0
 check "nr_foll_pin_acquired == nr_foll_pin_released" wait_for 20 pins_balanced
 summary "end: nr_foll_pin_acquired $(vmstat_value nr_foll_pin_acquired), nr_foll_pin_released $(vmstat_value nr_foll_pin_released)"
