@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Hot loops (pattern fill, CRC) live in C and are always optimised, so a debug
+// Hot loops (pattern and image fill, CRC) live in C and are always optimised, so a debug
 // build of the daemon or the tests still runs the synthetic device at full rate.
 let optimisedC: [CSetting] = [.unsafeFlags(["-O2"])]
 
@@ -20,7 +20,10 @@ let package = Package(
     ],
     targets: [
         // C: constants, packed and union structs Swift cannot import, atomics on shared memory.
-        .target(name: "CCaptureShim", dependencies: ["CCaptureUAPI"], cSettings: optimisedC, linkerSettings: [.linkedLibrary("z")]),
+        .target(name: "CCaptureShim", dependencies: ["CCaptureUAPI"], cSettings: optimisedC),
+        // What a frame holds: pixel formats, the pattern and image payloads, CRC-32. The very
+        // C that libcapture is built from (libcapture/payload), so there is one of each.
+        .target(name: "CCapturePayload", path: "libcapture/payload", cSettings: optimisedC),
         // The ring's layout and the driver's ioctl ABI: the very headers the kernel module
         // includes (driver/uapi), one definition for the driver, captured and libcapture.
         .target(name: "CCaptureUAPI", path: "driver/uapi", publicHeadersPath: "."),
@@ -29,7 +32,7 @@ let package = Package(
         // One thin wrapper per syscall; errno becomes SystemError naming the call.
         .target(name: "CaptureSystem", dependencies: ["CCaptureShim"]),
         // The memfd ring: layout, creation, sealing, locking, the seqlock and the frame pattern.
-        .target(name: "CaptureRing", dependencies: ["CaptureSystem", "CCaptureShim", "CCaptureUAPI"]),
+        .target(name: "CaptureRing", dependencies: ["CaptureSystem", "CCaptureShim", "CCaptureUAPI", "CCapturePayload"]),
         // The wire protocol over SOCK_SEQPACKET.
         .target(name: "CaptureProtocol", dependencies: ["CaptureSystem"]),
         // Device backends: the contract, the synthetic device and the kernel char device.
@@ -57,7 +60,7 @@ let package = Package(
         // `make bench`: capture against GStreamer's shm transport, a socket copy and the machine.
         .target(name: "CCaptureBench", dependencies: ["CCaptureShim"], path: "Benchmarks/CCaptureBench", cSettings: optimisedC),
         .executableTarget(name: "capture-bench", dependencies: [
-            "CaptureClient", "CaptureProtocol", "CaptureRing", "CaptureSystem", "CCaptureShim", "CCaptureBench",
+            "CaptureClient", "CaptureProtocol", "CaptureRing", "CaptureSystem", "CCaptureShim", "CCapturePayload", "CCaptureBench",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "Benchmarks/capture-bench"),

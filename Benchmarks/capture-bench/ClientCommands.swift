@@ -6,6 +6,7 @@ import CaptureClient
 import CaptureProtocol
 import CaptureRing
 import CaptureSystem
+import CCapturePayload
 import CCaptureShim
 import Foundation
 import Histogram

@@ -4,6 +4,7 @@ import Glibc
 import CaptureRing
 import CaptureSystem
 import CCaptureBench
+import CCapturePayload
 import CCaptureShim
 import Foundation
 

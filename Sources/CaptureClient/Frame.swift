@@ -67,6 +67,8 @@ public struct Frame: Sendable {
             switch ring.payloadFormat {
             case .pattern:
                 if let at = FramePattern.firstMismatch(data, sequence: sequence) { problem = "byte \(at) differs from the pattern of frame \(sequence)" }
+            case .image:
+                if let at = FramePattern.firstImageMismatch(data, format: ring.format, sequence: sequence) { problem = "byte \(at) differs from frame \(sequence) of the test picture" }
             case .header:
                 if data.count >= 8 {
                     let stamp = data.loadUnaligned(as: UInt64.self).littleEndian

@@ -12,6 +12,13 @@ public enum StatusText {
         for s in report.streams {
             let rate = s.frameRate == 0 ? "as fast as possible" : "\(number(s.frameRate))/s"
             line("stream \(s.name): \(s.device), \(s.payload) payload, \(s.frameBytes)-byte frames at \(rate) (measured \(decimal(s.measuredRate))/s)")
+            if let f = s.format {
+                if f.kind == "image" {
+                    line("  format:  \(f.pixelFormat ?? "?") \(f.width ?? 0)x\(f.height ?? 0), \(f.stride ?? 0) bytes per row")
+                } else {
+                    line("  format:  \(f.dtype ?? "?") samples, shape [\((f.shape ?? []).map(String.init).joined(separator: ", "))]")
+                }
+            }
             line("  ring:    \(s.slots) slots x \(s.slotBytes) B = \(s.ringBytes) B, locked \(s.lockedBytes) B, resident \(s.residentBytes) B, hugepages \(s.hugepages), seals \(s.seals), memfd inode \(s.ringInode)")
             line("  frames:  \(s.frames) published, head \(s.headSequence), \(s.dropped) dropped by the device, \(s.clientDrops) dropped at lease limits, \(s.slotsLeased) slots leased"
                  + (s.slotsQueued.map { ", \($0) queued at the device" } ?? ""))

@@ -40,6 +40,8 @@ public struct Configuration: Sendable {
         public var frameRate: Double = 1000
         /// `pattern` or `header` for the synthetic and loopback devices.
         public var payload: PayloadFormat = .pattern
+        /// What a frame holds; `frame_bytes` defaults to its size.
+        public var format: FrameFormat = .opaque
         public var slots = 64
         /// nil: 4 KiB pages.
         public var hugePage: Memfd.HugePage?
@@ -195,7 +197,7 @@ struct ConfigReader {
         let valid = !name.isEmpty && name.utf8.count <= 31 && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") }
         guard valid else { throw error(value, "stream.\(name)", "stream names are 1–31 characters of A–Z, a–z, 0–9, _ and -") }
         let t = try table(value, "stream.\(name)")
-        try unknown(t, p, allowed: ["device", "frame_bytes", "frame_rate", "payload", "queue_depth", "max_leases", "ring"])
+        try unknown(t, p, allowed: ["device", "frame_bytes", "frame_rate", "payload", "queue_depth", "max_leases", "ring", "format"])
         var s = Configuration.Stream(name: name)
         if let v = t["device"] {
             let d = try string(v, p + "device")
@@ -203,12 +205,28 @@ struct ConfigReader {
                 throw error(v, p + "device", "\"\(d)\" is neither \"synthetic\" nor a /dev/captureN path")
             }
         }
-        if let v = t["frame_bytes"] { s.frameBytes = try int(v, p + "frame_bytes", 8...(1 << 32)) }
+        if let v = t["format"] { s.format = try format(v, p + "format.") }
+        if let v = t["frame_bytes"] {
+            s.frameBytes = try int(v, p + "frame_bytes", 8...(1 << 32))
+            if s.format.frameBytes > s.frameBytes {
+                throw error(v, p + "frame_bytes", "\(s.frameBytes) bytes do not hold one frame of the format (\(s.format.frameBytes) bytes); leave frame_bytes out to take the format's size")
+            }
+        } else if s.format != .opaque {
+            s.frameBytes = max(8, s.format.frameBytes)
+        }
         if let v = t["frame_rate"] {
             s.frameRate = try number(v, p + "frame_rate")
             guard s.frameRate >= 0, s.frameRate <= 1_000_000 else { throw error(v, p + "frame_rate", "must be 0 (as fast as possible) up to 1000000 frames/s") }
         }
-        if let v = t["payload"] { s.payload = try choice(v, p + "payload", ["pattern": .pattern, "header": .header]) }
+        if let v = t["payload"] {
+            s.payload = try choice(v, p + "payload", ["pattern": .pattern, "header": .header, "image": .image])
+            if s.payload == .image, case .image = s.format {} else if s.payload == .image {
+                throw error(v, p + "payload", "\"image\" draws the test picture: give the stream an image format ([\(p)format] with pixel_format, width and height)")
+            }
+            if s.payload == .image, case .kernel = s.device {
+                throw error(v, p + "payload", "\"image\" is drawn by the synthetic device; the driver's test engines write \"pattern\" or \"header\"")
+            }
+        }
         if let v = t["queue_depth"] { s.queueDepth = try int(v, p + "queue_depth", 1...1024) }
         if let v = t["max_leases"] { s.maxLeases = try int(v, p + "max_leases", 1...1024) }
         var slotsValue: TOMLValue?
@@ -223,9 +241,56 @@ struct ConfigReader {
         if let depth = s.queueDepth, s.slots < depth + 2 {
             throw error(slotsValue ?? value, p + "ring.slots", "\(s.slots) slots cannot feed a device queue of \(depth) and leave frames for clients; use at least \(depth + 2)")
         }
+        if s.format.frameBytes > s.frameBytes {
+            throw error(value, p + "frame_bytes", "the default of \(s.frameBytes) bytes does not hold one frame of the format (\(s.format.frameBytes) bytes)")
+        }
         if case .kernel = s.device, s.lock == .bestEffort {
             throw error(lockValue, p + "ring.lock", "\"best-effort\" is for synthetic streams only: a device DMAs into the ring, so it must be locked")
         }
         return s
+    }
+
+    /// `[stream.NAME.format]`: `pixel_format`, `width`, `height` and optionally `stride` for
+    /// images; `dtype` and `shape` for sample arrays.
+    func format(_ value: TOMLValue, _ p: String) throws(ConfigError) -> FrameFormat {
+        let t = try table(value, String(p.dropLast()))
+        try unknown(t, p, allowed: ["pixel_format", "width", "height", "stride", "dtype", "shape"])
+        if let v = t["pixel_format"] {
+            if let d = t["dtype"] { throw error(d, p + "dtype", "a format is an image (pixel_format) or samples (dtype), not both") }
+            let name = try string(v, p + "pixel_format")
+            guard let bpp = FrameFormat.bytesPerPixel(name) else {
+                throw error(v, p + "pixel_format", "\"\(name)\" is not a pixel format this service knows; known (GStreamer's names): \(FrameFormat.pixelFormats.joined(separator: ", "))")
+            }
+            guard let w = t["width"] else { throw error(value, p + "width", "an image needs a width (pixels)", table: t) }
+            guard let h = t["height"] else { throw error(value, p + "height", "an image needs a height (rows)", table: t) }
+            let width = try int(w, p + "width", 1...65536)
+            let height = try int(h, p + "height", 1...65536)
+            var stride = width * bpp
+            if let v = t["stride"] {
+                stride = try int(v, p + "stride", 1...(1 << 24))
+                guard stride >= width * bpp else {
+                    throw error(v, p + "stride", "\(stride) bytes per row is less than \(width) pixels of \(name) (\(width * bpp) bytes)")
+                }
+            }
+            return .image(pixelFormat: name, width: width, height: height, stride: stride)
+        }
+        for key in ["width", "height", "stride"] where t[key] != nil {
+            throw error(t[key], p + key, "\(key) describes an image: give pixel_format too")
+        }
+        guard let d = t["dtype"] else { throw error(value, p + "pixel_format", "give pixel_format (an image) or dtype and shape (samples)", table: t) }
+        let dtype = try string(d, p + "dtype")
+        guard FrameFormat.itemSize(dtype) != nil else {
+            throw error(d, p + "dtype", "\"\(dtype)\" is not a NumPy typestr this service supports: byte order (<, > or | for one byte), kind (i, u, f or c) and size, e.g. \"<i2\", \"<f4\", \"|u1\"")
+        }
+        guard let s = t["shape"] else { throw error(value, p + "shape", "samples need a shape, e.g. [1000] or [4, 250000]", table: t) }
+        guard case .array(let items) = s.kind, (1...4).contains(items.count) else {
+            throw error(s, p + "shape", "expected an array of 1 to 4 dimensions, e.g. [4, 250000]")
+        }
+        var shape: [Int] = []
+        for item in items { shape.append(try int(item, p + "shape", 1...(1 << 32))) }
+        guard shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }) <= 1 << 32 else {
+            throw error(s, p + "shape", "\(shape.map(String.init).joined(separator: " x ")) elements are more than a frame can hold (4 GiB)")
+        }
+        return .samples(dtype: dtype, shape: shape)
     }
 }

@@ -129,7 +129,7 @@ public final class Daemon {
         // After a restart: the ring and the device (with its pins) come back from the fd store.
         if case .kernel(let path) = s.device, let memfd = passed.removeValue(forKey: ringName), let deviceFD = passed.removeValue(forKey: deviceName) {
             do {
-                let ring = try Ring.adopt(stream: s.name, memfd: memfd, geometry: geometry, payloadFormat: payload)
+                let ring = try Ring.adopt(stream: s.name, memfd: memfd, geometry: geometry, payloadFormat: payload, format: s.format)
                 let device = try KernelDevice(adopting: deviceFD, path: path, frameRate: s.frameRate, payload: payload)
                 let slots = try device.slotStates(count: geometry.slotCount)
                 guardRing(ring, stream: s.name, hugePage: hugePage)
@@ -150,12 +150,12 @@ public final class Daemon {
         let device: CaptureDevice
         switch s.device {
         case .synthetic:
-            device = try SyntheticDevice(settings: .init(frameBytes: s.frameBytes, frameRate: s.frameRate, payload: payload))
+            device = try SyntheticDevice(settings: .init(frameBytes: s.frameBytes, frameRate: s.frameRate, payload: payload, format: s.format))
         case .kernel(let path):
             device = try openKernelDevice(path: path, frameRate: s.frameRate, payload: payload)
         }
         let ring = try Ring.create(stream: s.name, geometry: geometry, hugePage: hugePage,
-                                   lock: s.lock, payloadFormat: payload)
+                                   lock: s.lock, payloadFormat: payload, format: s.format)
         if let warning = ring.lockWarning { logger.warning("\(warning)", metadata: ["stream": "\(s.name)"]) }
         // The device maps (synthetic) or pins (kernel) the ring while it can still be written;
         // then FUTURE_WRITE|SEAL, then the guard, whose write-protection must come after pins.

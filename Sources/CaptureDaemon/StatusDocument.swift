@@ -81,6 +81,13 @@ final class StatusDocument {
                                       removeEvents: region?.removes.load(ordering: .relaxed) ?? 0),
                 clients: clients)
             stream.slotsQueued = engine.slotsQueued
+            switch engine.ring.format {
+            case .opaque: break
+            case let .image(name, width, height, stride):
+                stream.format = .init(kind: "image", pixelFormat: name, width: width, height: height, stride: stride)
+            case let .samples(dtype, shape):
+                stream.format = .init(kind: "samples", dtype: dtype, shape: shape)
+            }
             return stream
         }
         let waiting = s.configured.filter { !$0.1 }.map { "\($0.0.name) (\($0.0.device.name))" }

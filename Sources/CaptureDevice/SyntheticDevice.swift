@@ -19,11 +19,17 @@ public final class SyntheticDevice: CaptureDevice {
         /// Frames per second; 0 means as fast as slots are queued.
         public var frameRate: Double
         public var payload: PayloadFormat
-        public init(frameBytes: Int, frameRate: Double, payload: PayloadFormat) {
+        /// For the image payload: the picture's pixel format and size.
+        public var format: FrameFormat
+        public init(frameBytes: Int, frameRate: Double, payload: PayloadFormat, format: FrameFormat = .opaque) {
             self.frameBytes = frameBytes
             self.frameRate = frameRate
             self.payload = payload
+            self.format = format
         }
+
+        /// The bytes of each frame: the picture's for the image payload, else the slot's frame_bytes.
+        var length: Int { payload == .image ? format.frameBytes : frameBytes }
     }
 
     public let name = "synthetic"
@@ -183,17 +189,20 @@ public final class SyntheticDevice: CaptureDevice {
             sequence += 1
             let descriptor = SlotDescriptor(base: mapping.base + geometry.descriptorOffset(Int(slot)))
             descriptor.beginFill()
-            let payload = UnsafeMutableRawBufferPointer(start: mapping.base + geometry.slotOffset(Int(slot)), count: settings.frameBytes)
+            let payload = UnsafeMutableRawBufferPointer(start: mapping.base + geometry.slotOffset(Int(slot)), count: settings.length)
             var flags: FrameFlags = []
             var checksum: UInt32 = 0
             switch settings.payload {
             case .pattern:
                 checksum = FramePattern.fill(payload, sequence: sequence)
                 flags.insert(.checksum)
+            case .image:
+                checksum = FramePattern.drawImage(payload, format: settings.format, sequence: sequence)
+                flags.insert(.checksum)
             case .header, .raw:
                 FramePattern.stamp(payload, sequence: sequence)
             }
-            let completion = DeviceCompletion(slot: slot, flags: flags, bytes: UInt64(settings.frameBytes), sequence: sequence,
+            let completion = DeviceCompletion(slot: slot, flags: flags, bytes: UInt64(settings.length), sequence: sequence,
                                               timestampNanoseconds: monotonicNanoseconds(), checksum: checksum)
             descriptor.publish(sequence: sequence, length: completion.bytes, timestamp: completion.timestampNanoseconds,
                          flags: flags, checksum: checksum)

@@ -12,6 +12,27 @@ public struct StatusReport: Codable, Sendable {
         }
     }
 
+    /// A stream's frame format: `kind` "image" (pixelFormat, width, height, stride) or
+    /// "samples" (dtype, shape).
+    public struct Format: Codable, Sendable, Equatable {
+        public var kind: String
+        public var pixelFormat: String?
+        public var width: Int?
+        public var height: Int?
+        public var stride: Int?
+        public var dtype: String?
+        public var shape: [Int]?
+        public init(kind: String, pixelFormat: String? = nil, width: Int? = nil, height: Int? = nil, stride: Int? = nil, dtype: String? = nil, shape: [Int]? = nil) {
+            self.kind = kind
+            self.pixelFormat = pixelFormat
+            self.width = width
+            self.height = height
+            self.stride = stride
+            self.dtype = dtype
+            self.shape = shape
+        }
+    }
+
     public struct Client: Codable, Sendable {
         public var id: UInt32
         public var pid: Int32
@@ -66,6 +87,8 @@ public struct StatusReport: Codable, Sendable {
         public var headSequence: UInt64
         public var measuredRate: Double
         public var slotsLeased: Int
+        /// What a frame holds (absent: opaque bytes, or a daemon before 0.2).
+        public var format: Format?
         /// Slots queued at the device right now: how many frames it can capture before the
         /// daemon must give it more (its slack). Absent from daemons before 0.2.
         public var slotsQueued: Int?

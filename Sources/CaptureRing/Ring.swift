@@ -49,23 +49,25 @@ public final class Ring {
     /// mappings or pins) and the residency guard write-protects this mapping.
     public let mapping: Mapping
     public let payloadFormat: PayloadFormat
+    public let format: FrameFormat
     public private(set) var lockedBytes = 0
     public private(set) var isSealed = false
     /// Set when best-effort locking fell short; logged once by the caller.
     public private(set) var lockWarning: String?
 
-    private init(stream: String, geometry: RingGeometry, memfd: FileDescriptor, mapping: Mapping, payloadFormat: PayloadFormat) {
+    private init(stream: String, geometry: RingGeometry, memfd: FileDescriptor, mapping: Mapping, payloadFormat: PayloadFormat, format: FrameFormat) {
         self.stream = stream
         self.geometry = geometry
         self.memfd = memfd
         self.mapping = mapping
         self.payloadFormat = payloadFormat
+        self.format = format
     }
 
     /// memfd_create, ftruncate once, mmap MAP_SHARED read-write, MADV_POPULATE_WRITE, mlock,
     /// then the header and descriptors. Not yet sealed: the device must map or pin it first.
     public static func create(stream: String, geometry: RingGeometry, hugePage: Memfd.HugePage?,
-                              lock: LockPolicy, payloadFormat: PayloadFormat) throws -> Ring {
+                              lock: LockPolicy, payloadFormat: PayloadFormat, format: FrameFormat = .opaque) throws -> Ring {
         if let hugePage { try checkHugepages(stream: stream, geometry: geometry, hugePage: hugePage) }
         let fd = try Memfd.create(name: "capture-ring-\(stream)", hugePage: hugePage)
         try Memfd.setSize(fd, bytes: geometry.ringBytes)
@@ -77,7 +79,7 @@ public final class Ring {
         } catch let error as SystemError where hugePage != nil {
             throw error.hinting("not enough free hugepages; raise vm.nr_hugepages")
         }
-        let ring = Ring(stream: stream, geometry: geometry, memfd: fd, mapping: mapping, payloadFormat: payloadFormat)
+        let ring = Ring(stream: stream, geometry: geometry, memfd: fd, mapping: mapping, payloadFormat: payloadFormat, format: format)
         try ring.lockMemory(policy: lock)
         ring.writeHeader()
         return ring
@@ -87,12 +89,12 @@ public final class Ring {
     /// the mapping is read-only — the daemon never writes a ring after creating it anyway. The
     /// header must match `geometry` and `payloadFormat`, else the ring is not reused.
     public static func adopt(stream: String, memfd: FileDescriptor, geometry: RingGeometry,
-                             payloadFormat: PayloadFormat) throws -> Ring {
+                             payloadFormat: PayloadFormat, format: FrameFormat = .opaque) throws -> Ring {
         let reader = try RingReader(memfd: memfd)
-        guard reader.geometry == geometry, reader.payloadFormat == payloadFormat, reader.stream == stream else {
-            throw RingError.notARing("the stored ring of \(stream) has another geometry than the configuration")
+        guard reader.geometry == geometry, reader.payloadFormat == payloadFormat, reader.stream == stream, reader.format == format else {
+            throw RingError.notARing("the stored ring of \(stream) has another geometry or format than the configuration")
         }
-        let ring = Ring(stream: stream, geometry: geometry, memfd: memfd, mapping: reader.mapping, payloadFormat: payloadFormat)
+        let ring = Ring(stream: stream, geometry: geometry, memfd: memfd, mapping: reader.mapping, payloadFormat: payloadFormat, format: format)
         ring.isSealed = (try? Memfd.seals(memfd).isSuperset(of: Memfd.Seals.ring)) ?? false
         try ring.lockMemory(policy: .required)
         return ring
@@ -142,6 +144,7 @@ public final class Ring {
         put(RingLayout.Header.pageBytes, UInt32(geometry.pageBytes))
         let name = Array(stream.utf8.prefix(31))
         for (i, byte) in name.enumerated() { (h + RingLayout.Header.streamName + i).storeBytes(of: byte, as: UInt8.self) }
+        format.write(to: h + RingLayout.Header.format)
         for slot in 0..<geometry.slotCount { descriptor(slot).initialise(slotOffset: geometry.slotOffset(slot)) }
         capture_store_relaxed_u64(h + RingLayout.Header.headSequence, 0)
         // The magic last: a half-written header is never mistaken for a ring.

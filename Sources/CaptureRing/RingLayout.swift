@@ -34,6 +34,8 @@ public enum RingLayout {
         public static let streamName = at(\.stream_name)
         public static let headSequence = at(\.head_sequence)
         public static let headSlot = at(\.head_slot)
+        /// struct capture_frame_format (FrameFormat).
+        public static let format = at(\.format)
     }
 
     /// Slot descriptor field offsets, relative to the descriptor (struct capture_slot_descriptor).
@@ -54,6 +56,7 @@ public enum PayloadFormat: UInt32, Sendable, Codable {
     case raw = 0      // device data, opaque to the service
     case pattern = 1  // every byte from FramePattern, CRC-32 in the descriptor
     case header = 2   // only the first 8 bytes: the sequence number
+    case image = 3    // the moving test picture in the stream's pixel format, CRC-32 in the descriptor
 
     /// As capture.toml and the status document name it.
     public var name: String {
@@ -61,6 +64,7 @@ public enum PayloadFormat: UInt32, Sendable, Codable {
         case .raw: return "raw"
         case .pattern: return "pattern"
         case .header: return "header"
+        case .image: return "image"
         }
     }
 }

@@ -12,6 +12,8 @@ public final class RingReader: Sendable {
     public let mapping: Mapping
     public let geometry: RingGeometry
     public let payloadFormat: PayloadFormat
+    /// What each frame holds (opaque for rings from daemons before the format block).
+    public let format: FrameFormat
     public let stream: String
 
     /// mmap(PROT_READ, MAP_SHARED) of the whole memfd, then header validation.
@@ -48,6 +50,7 @@ public final class RingReader: Sendable {
         self.geometry = geometry
         self.stream = String(decoding: nameBytes, as: UTF8.self)
         self.payloadFormat = PayloadFormat(rawValue: get(RingLayout.Header.payloadFormat, UInt32.self)) ?? .raw
+        self.format = FrameFormat.read(from: h + RingLayout.Header.format)
     }
 
     public func descriptor(_ slot: Int) -> SlotDescriptor {

@@ -10,7 +10,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(sim0.frameBytes, 1_000_000)
         XCTAssertNotEqual(sim0.frameBytes % 4096, 0)
         XCTAssertEqual(sim0.frameRate, 1000)
-        XCTAssertEqual(sim0.payload, .pattern)
+        XCTAssertEqual(sim0.payload, .image, "a picture a person can watch move, every byte checked")
+        XCTAssertEqual(sim0.format, .image(pixelFormat: "GRAY8", width: 1000, height: 1000, stride: 1000))
         XCTAssertNil(sim0.queueDepth, "the device gets every slot no client holds")
         XCTAssertGreaterThanOrEqual(sim0.slots, 4 * sim0.maxLeases + 16, "room for several lease clients and slack for the device")
     }
@@ -51,5 +52,47 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(message("[stream.s]\nframe_bytes = 0\n"), "capture.toml:2: stream.s.frame_bytes: 0 is out of range (8…4294967296)")
         XCTAssertEqual(message("[daemon]\n"), "capture.toml: stream: no stream is defined; add a [stream.NAME] table")
         XCTAssertTrue(message("[access]\nallow_groups = [\"no-such-group-here\"]\n[stream.s]\n").hasPrefix("capture.toml:2: access.allow_groups: no group named"))
+    }
+
+    func testFrameFormats() throws {
+        let c = try Configuration.parse("""
+            [stream.cam]
+            payload = "image"
+            format = { pixel_format = "BGRx", width = 640, height = 480 }
+            [stream.wide]
+            format = { pixel_format = "GRAY16_LE", width = 100, height = 10, stride = 256 }
+            frame_bytes = 4096
+            [stream.adc]
+            format = { dtype = "<i2", shape = [4, 1000] }
+            """, file: "t.toml")
+        XCTAssertEqual(c.streams[0].format, .image(pixelFormat: "BGRx", width: 640, height: 480, stride: 2560))
+        XCTAssertEqual(c.streams[0].frameBytes, 640 * 480 * 4, "frame_bytes defaults to the format's size")
+        XCTAssertEqual(c.streams[1].frameBytes, 4096)
+        XCTAssertEqual(c.streams[1].format.frameBytes, 2560)
+        XCTAssertEqual(c.streams[2].format, .samples(dtype: "<i2", shape: [4, 1000]))
+        XCTAssertEqual(c.streams[2].frameBytes, 8000)
+    }
+
+    func testFormatErrorsNameFileLineAndKey() {
+        func message(_ text: String) -> String {
+            do { _ = try Configuration.parse(text, file: "capture.toml"); return "no error" } catch { return error.description }
+        }
+        XCTAssertTrue(message("[stream.s.format]\npixel_format = \"NV12\"\nwidth = 8\nheight = 8\n")
+            .hasPrefix("capture.toml:2: stream.s.format.pixel_format: \"NV12\" is not a pixel format this service knows; known (GStreamer's names): GRAY8, "))
+        XCTAssertEqual(message("[stream.s]\nframe_bytes = 1000\n[stream.s.format]\npixel_format = \"RGB\"\nwidth = 100\nheight = 100\n"),
+                       "capture.toml:2: stream.s.frame_bytes: 1000 bytes do not hold one frame of the format (30000 bytes); leave frame_bytes out to take the format's size")
+        XCTAssertEqual(message("[stream.s.format]\npixel_format = \"RGB\"\nwidth = 100\nheight = 2\nstride = 299\n"),
+                       "capture.toml:5: stream.s.format.stride: 299 bytes per row is less than 100 pixels of RGB (300 bytes)")
+        XCTAssertEqual(message("[stream.s.format]\npixel_format = \"RGB\"\nheight = 2\n"),
+                       "capture.toml:1: stream.s.format.width: an image needs a width (pixels)")
+        XCTAssertEqual(message("[stream.s]\npayload = \"image\"\n"),
+                       "capture.toml:2: stream.s.payload: \"image\" draws the test picture: give the stream an image format ([stream.s.format] with pixel_format, width and height)")
+        XCTAssertTrue(message("[stream.s.format]\ndtype = \"int16\"\nshape = [3]\n").hasPrefix("capture.toml:2: stream.s.format.dtype: \"int16\" is not a NumPy typestr"))
+        XCTAssertEqual(message("[stream.s.format]\ndtype = \"<i2\"\nshape = []\n"),
+                       "capture.toml:3: stream.s.format.shape: expected an array of 1 to 4 dimensions, e.g. [4, 250000]")
+        XCTAssertEqual(message("[stream.s.format]\ndtype = \"<i2\"\nshape = [2]\nwidth = 3\n"),
+                       "capture.toml:4: stream.s.format.width: width describes an image: give pixel_format too")
+        XCTAssertEqual(message("[stream.k]\ndevice = \"/dev/capture0\"\npayload = \"image\"\nformat = { pixel_format = \"GRAY8\", width = 8, height = 8 }\n"),
+                       "capture.toml:3: stream.k.payload: \"image\" is drawn by the synthetic device; the driver's test engines write \"pattern\" or \"header\"")
     }
 }

@@ -54,7 +54,31 @@ final class RingLayoutDocumentTests: XCTestCase {
             "payload_format": \capture_ring_header.payload_format, "page_bytes": \capture_ring_header.page_bytes,
             "stream_name": \capture_ring_header.stream_name, "reserved0": \capture_ring_header.reserved0,
             "head_sequence": \capture_ring_header.head_sequence, "head_slot": \capture_ring_header.head_slot,
+            "reserved1": \capture_ring_header.reserved1, "format": \capture_ring_header.format,
         ] as KeyValuePairs<String, PartialKeyPath<capture_ring_header>>, size: MemoryLayout<capture_ring_header>.size)
+    }
+
+    func testTheFormatTableIsStructCaptureFrameFormat() throws {
+        check(try table(after: "### 4.3 Frame format"), [
+            "kind": \capture_frame_format.kind, "ndim": \capture_frame_format.ndim,
+            "pixel_format": \capture_frame_format.pixel_format, "width": \capture_frame_format.width,
+            "height": \capture_frame_format.height, "stride": \capture_frame_format.stride,
+            "reserved0": \capture_frame_format.reserved0, "dtype": \capture_frame_format.dtype,
+            "shape": \capture_frame_format.shape, "reserved": \capture_frame_format.reserved,
+        ] as KeyValuePairs<String, PartialKeyPath<capture_frame_format>>, size: MemoryLayout<capture_frame_format>.size)
+        XCTAssertEqual(RingLayout.Header.format, 256)
+        // Every pixel format the service knows is in the document's table, and no other.
+        let text = Self.protocolText
+        let section = try XCTUnwrap(text.range(of: "| pixel_format | bytes per pixel |"))
+        let rows = text[section.upperBound...].split(separator: "\n").dropFirst(2).prefix { $0.hasPrefix("|") }
+        let documented = rows.flatMap { $0.split(separator: "|")[0].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "`")) } }
+        XCTAssertEqual(Set(documented), Set(FrameFormat.pixelFormats))
+        for row in rows {
+            let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            for name in cells[0].split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "`")) }) {
+                XCTAssertEqual(FrameFormat.bytesPerPixel(name), Int(cells[1]), name)
+            }
+        }
     }
 
     func testTheDescriptorTableIsStructCaptureSlotDescriptor() throws {
@@ -75,9 +99,11 @@ final class RingLayoutDocumentTests: XCTestCase {
         XCTAssertTrue(text.contains(hex(UInt64(CAPTURE_PATTERN_BASE))) && text.contains(hex(UInt64(CAPTURE_PATTERN_STEP))), "the pattern")
         XCTAssertTrue(text.contains("`layout_version`: **\(CAPTURE_RING_LAYOUT_VERSION)**"))
         XCTAssertTrue(text.contains("`header_bytes`: \(CAPTURE_RING_HEADER_BYTES)"))
-        XCTAssertTrue(text.contains("0 raw, 1 pattern, 2 header"))
-        XCTAssertEqual([PayloadFormat.raw, .pattern, .header].map(\.rawValue),
-                       [UInt32(CAPTURE_PAYLOAD_RAW), UInt32(CAPTURE_PAYLOAD_PATTERN), UInt32(CAPTURE_PAYLOAD_HEADER)])
+        XCTAssertTrue(text.contains("0 raw, 1 pattern, 2 header, 3 image"))
+        XCTAssertEqual([PayloadFormat.raw, .pattern, .header, .image].map(\.rawValue),
+                       [UInt32(CAPTURE_PAYLOAD_RAW), UInt32(CAPTURE_PAYLOAD_PATTERN), UInt32(CAPTURE_PAYLOAD_HEADER), UInt32(CAPTURE_PAYLOAD_IMAGE)])
+        XCTAssertTrue(text.contains("`kind`: 0 opaque bytes, 1 image, 2 samples"))
+        XCTAssertEqual([CAPTURE_FORMAT_OPAQUE, CAPTURE_FORMAT_IMAGE, CAPTURE_FORMAT_SAMPLES], [0, 1, 2])
         XCTAssertTrue(text.contains("bit 0 `checksum`") && text.contains("bit 1 `device_error`"))
         XCTAssertEqual([FrameFlags.checksum.rawValue, FrameFlags.deviceError.rawValue], [1 << 0, 1 << 1])
     }

@@ -180,3 +180,38 @@ final class FrameDeliveryTests: XCTestCase {
         XCTAssertLessThanOrEqual(sequences.last! - sequences.first! + 1 - 100, client.statistics.dropped)
     }
 }
+
+final class FrameFormatTests: XCTestCase {
+    /// A stream that says what its frames hold: the ring header and status carry the format,
+    /// and the synthetic device's test picture verifies byte for byte.
+    func testAnImageStreamSaysWhatItHoldsAndItsPictureVerifies() throws {
+        var config = DaemonFixture.config(frameBytes: 0, rate: 500, payload: "image")
+        config = config.replacingOccurrences(of: "frame_bytes = 0\n", with: "")
+        config += "\nformat = { pixel_format = \"RGB\", width = 320, height = 240, stride = 1000 }\n"
+        let daemon = try DaemonFixture(config: config)
+        let stream = try XCTUnwrap(daemon.status().streams.first)
+        XCTAssertEqual(stream.format, .init(kind: "image", pixelFormat: "RGB", width: 320, height: 240, stride: 1000))
+        XCTAssertEqual(stream.frameBytes, 240_000)
+        XCTAssertEqual(stream.payload, "image")
+        let client = try daemon.connect()
+        XCTAssertEqual(client.ring.format, .image(pixelFormat: "RGB", width: 320, height: 240, stride: 1000))
+        let run = try LeaseRun(client, count: 300)
+        XCTAssertEqual(run.corrupt, [])
+        XCTAssertEqual(run.unreportedGaps, 0)
+        let (status, output) = try runTool("capturectl", ["tail", "sim0", "--frames", "200", "--verify", "--socket", daemon.socketPath])
+        XCTAssertEqual(status, 0, output)
+        let (_, text) = try runTool("capturectl", ["status", "--socket", daemon.socketPath])
+        XCTAssertTrue(text.contains("format:  RGB 320x240, 1000 bytes per row"), text)
+    }
+
+    func testASampleStreamSaysItsDtypeAndShape() throws {
+        var config = DaemonFixture.config(frameBytes: 0, rate: 500)
+        config = config.replacingOccurrences(of: "frame_bytes = 0\n", with: "")
+        config += "\nformat = { dtype = \"<i2\", shape = [4, 1000] }\n"
+        let daemon = try DaemonFixture(config: config)
+        let client = try daemon.connect(mode: .latest)
+        XCTAssertEqual(client.ring.format, .samples(dtype: "<i2", shape: [4, 1000]))
+        XCTAssertEqual(try client.nextFrame(timeout: .seconds(5)).length, 8000)
+        XCTAssertEqual(try daemon.status().streams[0].format, .init(kind: "samples", dtype: "<i2", shape: [4, 1000]))
+    }
+}

@@ -25,6 +25,15 @@
 #define CAPTURE_PAYLOAD_RAW     0   /* device data, opaque to the service */
 #define CAPTURE_PAYLOAD_PATTERN 1   /* every byte from the pattern below, CRC-32 in the descriptor */
 #define CAPTURE_PAYLOAD_HEADER  2   /* only the first 8 bytes: the sequence, little-endian */
+#define CAPTURE_PAYLOAD_IMAGE   3   /* the moving test picture (PROTOCOL.md §6), CRC-32 in the descriptor */
+
+/* What a frame holds (header.format.kind). */
+#define CAPTURE_FORMAT_OPAQUE   0   /* bytes; daemons before the format block wrote zeros here */
+#define CAPTURE_FORMAT_IMAGE    1   /* pixels: pixel_format, width, height, stride */
+#define CAPTURE_FORMAT_SAMPLES  2   /* an array: dtype and shape */
+#define CAPTURE_FORMAT_NAME_BYTES 16
+#define CAPTURE_FORMAT_DTYPE_BYTES 8
+#define CAPTURE_FORMAT_MAX_DIMS 4
 
 /* Frame flags (descriptor.flags, and capture_completion.flags). */
 #define CAPTURE_FRAME_CHECKSUM     (1U << 0)  /* checksum holds the payload's CRC-32 */
@@ -34,6 +43,21 @@
  * a trailing partial word is the low-order bytes of the next w[i]. */
 #define CAPTURE_PATTERN_BASE 0x9E3779B97F4A7C15ULL
 #define CAPTURE_PATTERN_STEP 0xD1B54A32D192ED03ULL
+
+/* What every frame of the stream holds, so a client needs no configuration to build a NumPy
+ * array or GStreamer caps. In the header page, where older clients never looked. */
+struct capture_frame_format {
+	__u32 kind;               /*  0 CAPTURE_FORMAT_* */
+	__u32 ndim;               /*  4 samples: dimensions in shape, 1..CAPTURE_FORMAT_MAX_DIMS */
+	char pixel_format[CAPTURE_FORMAT_NAME_BYTES]; /* 8 image: GStreamer's name ("GRAY8"), NUL-padded */
+	__u32 width;              /* 24 image: pixels per row */
+	__u32 height;             /* 28 image: rows */
+	__u32 stride;             /* 32 image: bytes from one row to the next */
+	__u32 reserved0;          /* 36 */
+	char dtype[CAPTURE_FORMAT_DTYPE_BYTES]; /* 40 samples: NumPy typestr ("<i2"), NUL-padded */
+	__u64 shape[CAPTURE_FORMAT_MAX_DIMS];   /* 48 samples: elements per dimension, C order */
+	__u8 reserved[48];        /* 80 */
+};
 
 struct capture_ring_header {
 	__u64 magic;              /*   0 CAPTURE_RING_MAGIC, stored last (release) */
@@ -52,6 +76,8 @@ struct capture_ring_header {
 	__u8 reserved0[24];       /* 104 */
 	__u64 head_sequence;      /* 128 newest published frame, 0 before the first (release) */
 	__u64 head_slot;          /* 136 its slot, stored before head_sequence */
+	__u8 reserved1[112];      /* 144 */
+	struct capture_frame_format format; /* 256 written once, before the magic */
 };
 
 struct capture_slot_descriptor {
@@ -70,7 +96,8 @@ struct capture_slot_descriptor {
 
 #ifndef __cplusplus
 _Static_assert(sizeof(struct capture_slot_descriptor) == CAPTURE_RING_DESCRIPTOR_BYTES, "descriptor layout");
-_Static_assert(sizeof(struct capture_ring_header) == 144, "header layout");
+_Static_assert(sizeof(struct capture_frame_format) == 128, "format layout");
+_Static_assert(sizeof(struct capture_ring_header) == 384, "header layout");
 #endif
 
 #endif

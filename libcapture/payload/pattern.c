@@ -1,19 +1,17 @@
-#include "capture_pattern.h"
+/* The pattern and header payloads (PROTOCOL.md §6). */
+#include "capture_payload.h"
 
 #include <string.h>
-#include <zlib.h>
 
-#include "capture_ring.h"
-
-#define PATTERN_BASE CAPTURE_PATTERN_BASE
-#define PATTERN_STEP CAPTURE_PATTERN_STEP
+#define PATTERN_BASE 0x9E3779B97F4A7C15ULL   /* CAPTURE_PATTERN_BASE, driver/uapi/capture_ring.h */
+#define PATTERN_STEP 0xD1B54A32D192ED03ULL   /* CAPTURE_PATTERN_STEP */
 
 uint32_t capture_pattern_fill(void *dst, size_t len, uint64_t sequence) {
     uint8_t *p = dst;
     uint64_t w = sequence * PATTERN_BASE;
     size_t words = len / 8, i;
+    uint32_t crc = 0;
     /* Fill in chunks that stay in L1/L2 so the CRC pass reads warm cache lines. */
-    uLong crc = crc32(0L, Z_NULL, 0);
     const size_t chunk = 16384;
     for (size_t start = 0; start < words; start += chunk / 8) {
         size_t end = start + chunk / 8 < words ? start + chunk / 8 : words;
@@ -21,15 +19,15 @@ uint32_t capture_pattern_fill(void *dst, size_t len, uint64_t sequence) {
             uint64_t v = w + (uint64_t)i * PATTERN_STEP;
             memcpy(p + i * 8, &v, 8);
         }
-        crc = crc32(crc, p + start * 8, (uInt)((end - start) * 8));
+        crc = capture_crc32_update(crc, p + start * 8, (end - start) * 8);
     }
     size_t tail = len - words * 8;
     if (tail) {
         uint64_t v = w + (uint64_t)words * PATTERN_STEP;
         memcpy(p + words * 8, &v, tail);   /* little-endian: the low bytes first */
-        crc = crc32(crc, p + words * 8, (uInt)tail);
+        crc = capture_crc32_update(crc, p + words * 8, tail);
     }
-    return (uint32_t)crc;
+    return crc;
 }
 
 int64_t capture_pattern_check(const void *src, size_t len, uint64_t sequence) {
@@ -55,15 +53,4 @@ int64_t capture_pattern_check(const void *src, size_t len, uint64_t sequence) {
 
 void capture_header_stamp(void *dst, size_t len, uint64_t sequence) {
     memcpy(dst, &sequence, len < 8 ? len : 8);
-}
-
-uint32_t capture_crc32(const void *src, size_t len) {
-    uLong crc = crc32(0L, Z_NULL, 0);
-    const uint8_t *p = src;
-    while (len > 0) {   /* zlib takes uInt lengths */
-        uInt n = len > 0x40000000u ? 0x40000000u : (uInt)len;
-        crc = crc32(crc, p, n);
-        p += n; len -= n;
-    }
-    return (uint32_t)crc;
 }
