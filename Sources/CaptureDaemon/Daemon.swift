@@ -222,11 +222,11 @@ public final class Daemon {
     func detach(index: Int, why: String) {
         guard let engine = streams[index] else { return }
         let name = engine.config.name
+        engine.stop() // before the Goodbyes return leases: see shutdown()
         for client in engine.clients {
             sayGoodbye(client, .streamDetached, "stream \(name): \(why)")
         }
         epoll.remove(engine.device.completionDescriptor)
-        engine.stop()
         residencyGuard.unguard(engine.ring)
         engine.close()
         ServiceManager.forget(name: "ring-\(name)")
@@ -259,14 +259,14 @@ public final class Daemon {
     func shutdown() {
         ServiceManager.notify("STOPPING=1\nSTATUS=stopping")
         logger.notice("captured stopping", metadata: ["message_id": "\(MessageID.daemonStopping)"])
+        // Devices first: leases the Goodbyes return must not be refilled, as the frames in
+        // them stay mapped (and readable) in the clients after the daemon is gone.
+        for engine in attached { engine.stop() }
         for session in Array(sessions.values) {
             _ = try? MessageSocket.send(session.socket, .goodbye(reason: .shuttingDown, message: "captured is stopping"), blocking: false)
             disconnect(session, why: "daemon stopping")
         }
-        for engine in attached {
-            engine.stop()
-            residencyGuard.unguard(engine.ring)
-        }
+        for engine in attached { residencyGuard.unguard(engine.ring) }
         residencyGuard.close()
         for engine in attached { engine.close() }
         listener?.close()

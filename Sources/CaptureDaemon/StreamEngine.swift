@@ -31,6 +31,8 @@ final class StreamEngine {
     private var published = Deque<UInt32>()
     private var free: [UInt32]
     private var queued = 0
+    /// Set by stop(): slots given back afterwards stay out of the device's queue.
+    private var stopped = false
     /// Doorbells of this stream's clients, by client id (made by the device, removed on detach).
     private var doorbells: [UInt32: Doorbell] = [:]
 
@@ -98,6 +100,7 @@ final class StreamEngine {
     /// Gives the device every slot no client holds (at most `queue_depth` when set): free ones
     /// first, then published ones, oldest first.
     func refill() throws {
+        guard !stopped else { return }
         let depth = config.queueDepth ?? state.count
         var batch: [UInt32] = []
         while queued + batch.count < depth {
@@ -221,7 +224,11 @@ final class StreamEngine {
         }
     }
 
+    /// The device writes nothing after this returns, not even into slots clients give back
+    /// later: frames they still map stay what they were (a daemon that stops says Goodbye
+    /// after this).
     func stop() {
+        stopped = true
         device.stop()
     }
 

@@ -61,6 +61,19 @@ final class ClientFailureTests: XCTestCase {
         XCTAssertEqual(try second.status().streams[0].clients.count, 1)
     }
 
+    /// A client holds every slot, so the device waits for one; then the daemon stops. The
+    /// leases the stop returns must not be filled again: the client still reads those frames.
+    func testFramesHeldWhenTheDaemonStopsAreNeverRewritten() throws {
+        for _ in 0..<3 {
+            let daemon = try DaemonFixture(config: DaemonFixture.config(frameBytes: 65536, rate: 0, slots: 8, maxLeases: 8))
+            let client = try daemon.connect()
+            var held: [Frame] = []
+            while held.count < 8 { held.append(try client.nextFrame(timeout: .seconds(10))) }
+            daemon.stop()
+            XCTAssertEqual(held.map { $0.check() }, Array(repeating: .intact, count: 8))
+        }
+    }
+
     func testLeasesHeldForeverAreRevokedAndTheClientIsTold() throws {
         let daemon = try DaemonFixture(config: DaemonFixture.config(maxLeases: 4, daemon: "lease_timeout_ms = 200"))
         let client = try daemon.connect()
