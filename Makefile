@@ -29,7 +29,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_RUNTIME = $(shell $(SWIFT) -print-target-info | sed -n 's/.*"runtimeResourcePath": "\(.*\)".*/\1/p')/clang/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a
 
-.PHONY: all build release run test test-asan test-tsan soak vm-test vm-soak bench deps install install-files install-driver dkms-source uninstall clean fuzz fuzz-build fuzz-smoke
+.PHONY: all build release run test libcapture python test-asan test-tsan soak vm-test vm-soak bench deps install install-files install-libcapture install-driver dkms-source uninstall clean fuzz fuzz-build fuzz-smoke
 
 all: release
 
@@ -48,11 +48,20 @@ run: release
 	  && echo "capturectl is linked into $(LINKDIR); in another shell: capturectl tail sim0 --frames 10000 --verify"
 	.build/release/captured --config $(CONFIG)
 
-test: deps
+test: deps libcapture python
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
 	$(MAKE) fuzz-smoke
 	.build/debug/capture-soak --minutes 1
+
+# libcapture (the C client library) and its conformance program; the header as C99 and C++.
+libcapture:
+	$(MAKE) -C libcapture all check
+
+# `pip install ./python` into .build-python, as a user would (scripts/python-env).
+PYTHON ?= python3
+python:
+	scripts/python-env $(PYTHON)
 
 # The daemon (release build) for MINUTES under verifying clients and chaos; see Tests/capture-soak.
 MINUTES ?= 30
@@ -89,19 +98,27 @@ fuzz-build: deps
 	  -Xlinker $(FUZZ_RUNTIME) -Xlinker --undefined=LLVMFuzzerRunDriver -Xlinker -lstdc++
 
 # Release builds of the daemon and the harness, the GStreamer reader (C, against Debian's
-# libgstreamer), then one run of every workload. BENCH_ARGS goes to `capture-bench suite`.
+# libgstreamer), the C client (libcapture) and the Python package, then one run of every
+# workload. BENCH_ARGS goes to `capture-bench suite`.
 bench:
 	@scripts/install-deps bench
 	$(SWIFT) build -c release --product captured
 	$(SWIFT) build -c release --product capture-bench
 	cc -O2 -Wall -o .build/gst-peer Benchmarks/gst-peer.c $$(pkg-config --cflags --libs gstreamer-1.0)
+	$(MAKE) libcapture python
+	cc -O2 -Wall -o .build/c-client Benchmarks/c-client.c -Ilibcapture/include libcapture/build/libcapture.a -lpthread
 	.build/release/capture-bench suite --gst-peer .build/gst-peer $(BENCH_ARGS)
 
 # Installs binaries, units, sysusers/tmpfiles snippets, the udev rule and the default config
 # (an existing /etc/capture/capture.toml is kept), and the driver's sources for DKMS. Without
 # DESTDIR it also creates the user, /run/capture, reloads systemd and udev, and has DKMS build
 # and install the modules for every installed kernel.
-install: release install-files install-driver
+install: release install-files install-libcapture install-driver
+
+# <capture/capture.h>, libcapture.so.1, libcapture.a and capture.pc (pkg-config).
+install-libcapture:
+	$(MAKE) -C libcapture install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) VERSION=$(VERSION)
+	@if [ -z "$(DESTDIR)" ]; then ldconfig; fi
 
 install-files:
 	install -D -m 0755 $(BUILT)/captured $(DESTDIR)$(PREFIX)/bin/captured
@@ -144,6 +161,7 @@ install-driver: dkms-source
 # Removes what install put in place; the configuration in /etc/capture is kept.
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/captured $(DESTDIR)$(PREFIX)/bin/capturectl
+	$(MAKE) -C libcapture uninstall PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
 	rm -f $(DESTDIR)$(UNITDIR)/capture.service $(DESTDIR)$(UNITDIR)/capture.socket
 	rm -f $(DESTDIR)$(PREFIX)/lib/sysusers.d/capture.conf $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/capture.conf
 	rm -f $(DESTDIR)$(SYSCONFDIR)/udev/rules.d/60-capture.rules

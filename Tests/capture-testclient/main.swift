@@ -10,6 +10,7 @@
 //   capture-testclient verify SOCKET STREAM MODE REPORT [SECONDS]   verify every frame (Verify.swift)
 //   capture-testclient garbage SOCKET SEED COUNT      connections that each send one bad thing
 //   capture-testclient hog SECONDS                    burn a CPU
+//   capture-testclient conform SCENARIO SOCKET STREAM [N]   the conformance scenarios (Conform.swift)
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -76,6 +77,8 @@ case "garbage":
 case "hog":
     guard let t = Double(args[2]) else { exit(2) }
     exit(hog(seconds: t))
+case "conform":
+    exit(conform(Array(args.dropFirst(2))))
 case "driver-errors":
     exit(driverErrors(path: args[2]) == 0 ? 0 : 1)
 case "forkstorm":

@@ -1,0 +1,129 @@
+/* libcapture's insides: the ring, a session, a frame, the client. Not installed. */
+#ifndef CAPTURE_INTERNAL_H
+#define CAPTURE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "capture/capture.h"
+
+#define API __attribute__((visibility("default")))
+
+/* ---- errors (errors.c) ---- */
+
+/** Records this thread's last message (printf-style) and returns `error` (negative). */
+int fail(int error, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- the wire (wire.c): PROTOCOL.md §2-3 ---- */
+
+enum { MSG_HELLO = 1, MSG_WELCOME, MSG_FRAMES, MSG_RELEASE, MSG_DROPPED, MSG_REVOKED, MSG_ERROR, MSG_GOODBYE,
+       MSG_STATUS_REQUEST, MSG_STATUS_REPLY };
+enum { CODE_NOT_LEASED = 9, GOODBYE_STREAM_DETACHED = 3 };
+#define MAX_MESSAGE_BYTES 65536
+#define MAX_BATCH 1024
+#define MAX_TEXT 4096
+/* How long a daemon may take to answer a Hello (ms). */
+#define WELCOME_TIMEOUT_MS 10000
+
+struct entry { uint32_t slot; uint64_t sequence; };
+
+/* One message from the daemon, decoded. Pointers point into the receive buffer. */
+struct message {
+    uint16_t type;
+    /* WELCOME */
+    uint32_t client_id; uint8_t mode, flags; uint16_t max_leases; uint32_t lease_timeout_ms;
+    uint64_t ring_bytes, head_sequence;
+    /* FRAMES: count entries at `entries` (16 bytes each: u32 slot, u32 reserved, u64 sequence) */
+    uint32_t count; const uint8_t *entries;
+    /* DROPPED */
+    uint64_t first, dropped; uint32_t reason;
+    /* REVOKED */
+    struct entry revoked;
+    /* ERROR, GOODBYE: code or reason, text (not terminated) */
+    uint32_t code; const char *text; size_t text_length;
+    /* STATUS_REPLY */
+    const uint8_t *json; size_t json_length;
+};
+
+size_t encode_hello(uint8_t *out, const char *stream, uint8_t mode, uint8_t flags, uint16_t max_leases);
+size_t encode_release(uint8_t *out, const struct entry *entries, uint32_t count);
+size_t encode_empty(uint8_t *out, uint16_t type);            /* StatusRequest, Goodbye(normal) */
+/** Decodes a packet from the daemon; -CAPTURE_EPROTOCOL (with a message) when it is wrong. */
+int decode(const uint8_t *packet, size_t length, struct message *m);
+struct entry entry_at(const struct message *m, uint32_t i);
+
+/** sendmsg(2), MSG_NOSIGNAL; 0 or -errno (-EAGAIN when `nonblocking` and full). */
+int send_packet(int sock, const void *bytes, size_t length, bool nonblocking);
+/** recvmsg(2) of one packet into `buffer` (MAX_MESSAGE_BYTES + 1) with up to 2 descriptors
+ *  (any beyond are closed). Returns the length, 0 for a closed peer, -EAGAIN, or -errno. */
+ssize_t receive_packet(int sock, uint8_t *buffer, int *fds, int *nfds, bool nonblocking);
+
+/* ---- the ring (ring.c): PROTOCOL.md §4-5 ---- */
+
+struct ring {
+    atomic_int refs;
+    const uint8_t *base;
+    size_t size;
+    uint32_t slot_count, payload;
+    uint64_t frame_bytes, descriptors_offset, slots_offset, slot_stride;
+    char name[33];
+    capture_format format;
+};
+
+struct snapshot { uint64_t generation, sequence, length, timestamp; uint32_t flags, checksum; };
+
+/** Maps `memfd` read-only and checks the header; the ring starts with one reference. */
+int ring_map(int memfd, struct ring **ring);
+void ring_retain(struct ring *ring);
+void ring_release(struct ring *ring);
+struct snapshot ring_snapshot(const struct ring *ring, uint32_t slot);
+bool ring_still_intact(const struct ring *ring, uint32_t slot, uint64_t generation);
+/** The newest frame the ring head names (acquire). */
+void ring_head(const struct ring *ring, uint64_t *sequence, uint64_t *slot);
+const uint8_t *ring_payload(const struct ring *ring, uint32_t slot);
+
+/* ---- a session (session.c): one connection and what it owns ---- */
+
+struct session {
+    atomic_int refs;
+    int sock;                  /* closed when the last reference goes */
+    int doorbell;              /* -1: none */
+    pthread_mutex_t send_lock; /* one sender at a time (releases come from any thread) */
+    atomic_bool open;          /* false once the daemon went away or the client closed */
+    struct ring *ring;
+    capture_stream_info info;
+};
+
+/** socket(AF_UNIX, SOCK_SEQPACKET) and connect(2) to `path`; errors say what to do. */
+int unix_connect(const char *path, int *sock);
+/** Connects to `path`, says Hello, takes the Welcome and maps the ring. */
+int session_open(const char *path, const char *stream, capture_mode mode, uint32_t max_leases, bool doorbell,
+                 struct session **out);
+void session_retain(struct session *s);
+void session_release(struct session *s);
+/** Sends under the session's lock; marks it closed when the peer is gone. */
+int session_send(struct session *s, const void *bytes, size_t length, bool nonblocking);
+
+/* ---- a frame (frame.c) ---- */
+
+struct capture_frame {
+    struct session *session;   /* a reference: keeps the ring mapped, carries Release */
+    struct snapshot snap;
+    uint64_t sequence;
+    uint32_t slot;
+    bool leased;
+};
+
+capture_frame *frame_new(struct session *s, uint32_t slot, uint64_t sequence, const struct snapshot *snap, bool leased);
+
+/* ---- the client (client.c) ---- */
+
+/** The default socket path: $CAPTURE_SOCKET, /run/capture/capture.sock for root, else
+ *  $XDG_RUNTIME_DIR/capture/capture.sock, else /tmp/capture-UID/capture.sock. */
+void default_socket_path(char *buffer, size_t size);
+
+#endif
