@@ -22,6 +22,9 @@ struct ClientResult: Codable {
     /// CPU time the client's thread used inside the window: bytes / cpuSeconds is its read
     /// speed while it runs, whatever else the machine's cores were doing.
     var cpuSeconds: Double = 0
+    /// Calls that returned frames (nextFrames), inside the window: frames / batches is the
+    /// batch the client saw, and each batch costs the daemon one Release.
+    var batches: UInt64 = 0
     var latency: Percentiles?
 
     init() {}
@@ -36,6 +39,7 @@ struct ClientResult: Codable {
         overwritten = try c.decodeIfPresent(UInt64.self, forKey: .overwritten) ?? 0
         corrupt = try c.decodeIfPresent(UInt64.self, forKey: .corrupt) ?? 0
         cpuSeconds = try c.decodeIfPresent(Double.self, forKey: .cpuSeconds) ?? 0
+        batches = try c.decodeIfPresent(UInt64.self, forKey: .batches) ?? 0
         latency = try c.decodeIfPresent(Percentiles.self, forKey: .latency)
     }
 }
@@ -108,6 +112,7 @@ struct ClientCommand: ParsableCommand {
                 startStats = client.statistics
                 cpuAtOpen = threadCPUSeconds()
             }
+            if opened { result.batches += 1 }
             for frame in frames {
                 if latency && opened && now > frame.timestampNanoseconds { histogram.record(now - frame.timestampNanoseconds) }
                 let bytes = frame.bytes

@@ -102,6 +102,8 @@ struct Report {
             }
         }
 
+        md += languagesSection()
+
         md += String(format: "\n## Notification latency at %.0f frames/s, one client, `header` payload\n\n", results.latencyRate)
         md += "Device completion (the timestamp the device writes into the slot descriptor) to the client holding the frame, in µs. "
         md += "Ratios are p99 against the bare eventfd wake-up between two processes in the same run. "
@@ -210,8 +212,59 @@ struct Report {
             }
         }
         if !growth.isEmpty { check("daemon CPU per frame grows no faster than linearly with clients", growth.joined(separator: ", "), linear) }
+        var cVsSwift: [String] = []
+        var cAtLeastSwift = true
+        for s in sizes {
+            guard let c = find("C client", "header", "lease", s, 1), let w = find("Swift client", "header", "lease", s, 1), w.perClientFps > 0 else { continue }
+            cVsSwift.append(String(format: "%@ %.2f×", Self.size(s), c.perClientFps / w.perClientFps))
+            if c.perClientFps < w.perClientFps { cAtLeastSwift = false }
+        }
+        if !cVsSwift.isEmpty {
+            check("C client (libcapture), 1 client, header mode: frames/s ≥ the Swift client's at every size", cVsSwift.joined(separator: ", "), cAtLeastSwift)
+        }
+        if let p = results.pythonMean {
+            check("Python client computing the NumPy mean of every frame sustains sim0 (1 MB at 1,000 frames/s) with 0 drops",
+                  String(format: "%llu of %llu frames published in %.0f s, %llu dropped; %.0f µs CPU per frame", p.frames, p.published, p.seconds, p.dropped, p.cpuPerFrameUs),
+                  p.dropped == 0 && p.published > 0 && Double(p.frames) >= 0.99 * Double(p.published))
+        }
         var md = "## Targets\n\n| target | this run | met |\n|---|---|:-:|\n"
         for (name, detail, ok) in rows { md += "| \(name) | \(detail) | \(ok ? "yes" : "**no**") |\n" }
+        return md
+    }
+
+    /// The client libraries against each other: same daemon, same rounds, one client each.
+    func languagesSection() -> String {
+        let rows = sizes.compactMap { s -> (Int, Throughput, Throughput, Throughput?)? in
+            guard let w = find("Swift client", "header", "lease", s, 1), let c = find("C client", "header", "lease", s, 1) else { return nil }
+            return (s, w, c, find("Python client", "header", "lease", s, 1))
+        }
+        guard !rows.isEmpty else { return "" }
+        var md = "\n## Client libraries, `header` payload, lease mode, one client, full speed\n\n"
+        md += "The Swift client, libcapture (Benchmarks/c-client.c) and the Python package (Benchmarks/py-client.py, "
+        md += "`next_frames` and one `release` per batch, reading the 8-byte stamp through `memoryview`) against fresh daemons in "
+        md += "interleaved rounds; each figure is the median of three. Per-frame cost is the client's own CPU time per frame. "
+        md += "At full speed the daemon, on the core it shares with the device thread, sets the pace: a client that gives its leases "
+        md += "back sooner wakes the daemon more often per frame (daemon µs/frame), so the client with the least CPU per frame is not "
+        md += "always the one with the most frames/s.\n\n"
+        md += "| frame | Swift frames/s | C frames/s | C / Swift | Python frames/s | daemon µs/frame Swift, C | Swift µs CPU/frame | C µs CPU/frame | Python µs CPU/frame | Python / C per frame |\n"
+        md += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        func cpu(_ t: Throughput?) -> Double? {
+            guard let t, t.perClientBytesPerCPUSecond > 0, t.frameBytes > 0 else { return nil }
+            return Double(t.frameBytes) / t.perClientBytesPerCPUSecond * 1e6
+        }
+        for (s, w, c, p) in rows {
+            md += "| \(Self.size(s)) | \(Self.n(w.perClientFps)) | \(Self.n(c.perClientFps)) | " + Self.ratio(c.perClientFps, w.perClientFps) + " | "
+            md += (p.map { Self.n($0.perClientFps) } ?? "–") + " | "
+            md += String(format: "%.2f, %.2f | ", w.daemonCPUPerFrameUs ?? 0, c.daemonCPUPerFrameUs ?? 0)
+            md += (cpu(w).map { String(format: "%.2f", $0) } ?? "–") + " | " + (cpu(c).map { String(format: "%.2f", $0) } ?? "–") + " | "
+            md += (cpu(p).map { String(format: "%.2f", $0) } ?? "–") + " | "
+            md += (cpu(p).flatMap { pc in cpu(c).map { Self.ratio(pc, $0) } } ?? "–") + " |\n"
+        }
+        if let p = results.pythonMean {
+            md += String(format: "\nPython with NumPy on sim0 (1,000,000-byte GRAY8 pictures at %.0f frames/s, lease mode): `frame.array.mean()` of every frame, ", p.frameRate)
+            md += String(format: "%llu of %llu published frames in %.0f s, **%llu dropped**, %.0f µs of the client's CPU per frame (%.0f%% of a core).\n",
+                         p.frames, p.published, p.seconds, p.dropped, p.cpuPerFrameUs, p.cpuPerFrameUs * p.frameRate / 1e4)
+        }
         return md
     }
 

@@ -60,8 +60,10 @@ final class BenchDaemon {
         var frameRate: Double
         var payload: String
         var slots: Int
-        var queueDepth: Int
+        var queueDepth: Int?
         var maxLeases: Int
+        /// More configuration after the stream's keys (a [stream.bench.format] table).
+        var extra = ""
     }
 
     init(captured: String, stream s: Stream) throws {
@@ -79,10 +81,11 @@ final class BenchDaemon {
         frame_bytes = \(s.frameBytes)
         frame_rate = \(s.frameRate)
         payload = "\(s.payload)"
-        queue_depth = \(s.queueDepth)
+        \(s.queueDepth.map { "queue_depth = \($0)" } ?? "")
         max_leases = \(s.maxLeases)
         ring.slots = \(s.slots)
         ring.lock = "best-effort"
+        \(s.extra)
         """
         try config.write(toFile: directory + "/capture.toml", atomically: true, encoding: .utf8)
         child = try Child(captured, ["--config", directory + "/capture.toml", "--socket", socket])

@@ -22,6 +22,7 @@ struct Throughput: Codable {
     var dropped: UInt64 = 0
     var overwritten: UInt64 = 0
     var corrupt: UInt64 = 0
+    var framesPerBatch: Double?          // frames per nextFrames call (one Release each)
 }
 
 struct Latency: Codable {
@@ -44,6 +45,7 @@ struct Results: Codable {
     var latency: [Latency] = []
     var ringSetup: [RingSetupTiming] = []
     var daemonMemory: [String: Int] = [:]
+    var pythonMean: PythonMeanRun?
 }
 
 
@@ -62,6 +64,11 @@ struct SuiteCommand: ParsableCommand {
     @Option(help: "Frame sizes in bytes") var sizes: [Int] = [4096, 65536, 1_000_000, 1 << 20, 4 << 20, 16 << 20]
     @Option(help: "Client counts") var clients: [Int] = [1, 4, 16]
     @Flag(help: "Skip the GStreamer peer") var noGstreamer = false
+    @Option(help: "The C client (Benchmarks/c-client.c on libcapture, built by make bench)") var cClient = ".build/c-client"
+    @Option(help: "A Python with the capture package installed (make python)") var python = ".build-python/bin/python"
+    @Option(help: "The Python client") var pyClient = "Benchmarks/py-client.py"
+    @Flag(help: "Skip the C and Python clients") var noLanguages = false
+    @Flag(help: "Only compare the client libraries (prints, writes no report)") var onlyLanguages = false
 
     func run() throws {
         let started = monotonicNanoseconds()
@@ -77,6 +84,11 @@ struct SuiteCommand: ParsableCommand {
         let gstreamer = !noGstreamer && FileManager.default.isExecutableFile(atPath: gstPeer)
         if !gstreamer { log("GStreamer peer not found at \(gstPeer): skipped") }
 
+        if onlyLanguages {
+            try measureLanguages(captured: capturedPath, bench: bench, into: &results)
+            print(Report(results: results, plotPath: plot).languagesSection())
+            return
+        }
         log("machine: \(results.machine)")
         results.memcpyBytesPerSecond = Machine.memcpyBandwidth()
         log(String(format: "memcpy %.1f GB/s", results.memcpyBytesPerSecond / 1e9))
@@ -102,6 +114,8 @@ struct SuiteCommand: ParsableCommand {
                 }
             }
         }
+
+        if !noLanguages { try measureLanguages(captured: capturedPath, bench: bench, into: &results) }
 
         for size in sizes {
             let slots = Self.slots
@@ -206,30 +220,33 @@ struct SuiteCommand: ParsableCommand {
     /// The same 64 slots for every frame size (1 GiB at 16 MiB), so only the size changes.
     static let slots = 64
 
-    private func window(clients n: Int) -> (UInt64, UInt64) {
+    func window(clients n: Int) -> (UInt64, UInt64) {
         // Room for the clients to start and connect, then the counted interval.
         let opens = monotonicNanoseconds() + 400_000_000 + UInt64(n) * 40_000_000
         return (opens, opens + UInt64(seconds * 1e9))
     }
 
-    private func sleep(until t: UInt64) {
+    func sleep(until t: UInt64) {
         let now = monotonicNanoseconds()
         if t > now { usleep(UInt32((t - now) / 1000)) }
     }
 
-    private func runCapture(_ daemon: BenchDaemon, bench: String, payload: String, mode: String, size: Int, clients n: Int) throws -> Throughput {
+    /// `n` clients of `program` against `daemon` for one counted window.
+    func runCapture(_ daemon: BenchDaemon, bench: String, payload: String, mode: String, size: Int, clients n: Int,
+                    program: ClientProgram? = nil, system: String = "capture") throws -> Throughput {
         let (opens, closes) = window(clients: n)
         if let cpus = Self.producerCores { Self.pin(pid: daemon.pid, cpus: cpus) }
+        let program = program ?? .swift(bench: bench)
         let children = try (0..<n).map { _ in
-            try Self.child(bench, ["client", "--socket", daemon.socket, "--mode", mode, "--read", payload == "pattern" ? "checksum" : "header",
-                                   "--opens", "\(opens)", "--closes", "\(closes)"], cpus: Self.clientCores)
+            let (executable, arguments) = program.command(socket: daemon.socket, mode: mode, checksum: payload == "pattern", opens: opens, closes: closes)
+            return try Self.child(executable, arguments, cpus: Self.clientCores)
         }
         sleep(until: opens)
         let cpu0 = daemon.eventLoopCPU, frames0 = daemon.framesPublished
         sleep(until: closes)
         let cpu1 = daemon.eventLoopCPU, frames1 = daemon.framesPublished
         let rs = try children.map { try decode($0.collect()) }
-        var t = summarize(system: "capture", payload: payload, mode: mode, size: size, rs)
+        var t = summarize(system: system, payload: payload, mode: mode, size: size, rs)
         let published = Double(frames1 - frames0)
         t.publishedFps = published / seconds
         if published > 0 { t.daemonCPUPerFrameUs = Double(cpu1 - cpu0) / 1000 / published }
@@ -265,7 +282,7 @@ struct SuiteCommand: ParsableCommand {
         return summarize(system: "copy", payload: "header", mode: "-", size: size, rs)
     }
 
-    private func summarize(system: String, payload: String, mode: String, size: Int, _ rs: [ClientResult]) -> Throughput {
+    func summarize(system: String, payload: String, mode: String, size: Int, _ rs: [ClientResult]) -> Throughput {
         let fps = rs.map { $0.seconds > 0 ? Double($0.frames) / $0.seconds : 0 }
         let bps = rs.map { $0.seconds > 0 ? Double($0.bytes) / $0.seconds : 0 }
         let cpu = rs.map { $0.cpuSeconds > 0 ? Double($0.bytes) / $0.cpuSeconds : 0 }
@@ -274,7 +291,8 @@ struct SuiteCommand: ParsableCommand {
                           perClientBytesPerSecond: bps.min() ?? 0, perClientBytesPerCPUSecond: cpu.min() ?? 0,
                           totalBytesPerSecond: bps.reduce(0, +),
                           dropped: rs.map(\.dropped).reduce(0, +), overwritten: rs.map(\.overwritten).reduce(0, +),
-                          corrupt: rs.map(\.corrupt).reduce(0, +))
+                          corrupt: rs.map(\.corrupt).reduce(0, +),
+                          framesPerBatch: rs.map(\.batches).reduce(0, +) > 0 ? Double(rs.map(\.frames).reduce(0, +)) / Double(rs.map(\.batches).reduce(0, +)) : nil)
     }
 }
 
