@@ -72,7 +72,7 @@ public enum FrameFormat: Sendable, Equatable {
     static func read(from base: UnsafeRawPointer) -> FrameFormat {
         var block = capture_frame_format()
         withUnsafeMutableBytes(of: &block) { $0.copyMemory(from: UnsafeRawBufferPointer(start: base, count: $0.count)) }
-        switch Int32(block.kind) {
+        switch Int32(bitPattern: block.kind) { // any 32 bits a writer left there
         case CAPTURE_FORMAT_IMAGE:
             let name = withUnsafeBytes(of: block.pixel_format) { Self.string($0) }
             guard let bpp = bytesPerPixel(name), block.width > 0, block.height > 0,
