@@ -29,7 +29,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_RUNTIME = $(shell $(SWIFT) -print-target-info | sed -n 's/.*"runtimeResourcePath": "\(.*\)".*/\1/p')/clang/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a
 
-.PHONY: all build release run test libcapture python test-asan test-tsan soak vm-test vm-soak bench deps install install-files install-libcapture install-driver dkms-source uninstall clean fuzz fuzz-build fuzz-smoke
+.PHONY: all build release run test libcapture python gstreamer install-gstreamer test-asan test-tsan soak vm-test vm-soak bench deps install install-files install-libcapture install-driver dkms-source uninstall clean fuzz fuzz-build fuzz-smoke
 
 all: release
 
@@ -48,7 +48,7 @@ run: release
 	  && echo "capturectl is linked into $(LINKDIR); in another shell: capturectl tail sim0 --frames 10000 --verify"
 	.build/release/captured --config $(CONFIG)
 
-test: deps libcapture python
+test: deps libcapture python gstreamer
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
 	$(MAKE) fuzz-smoke
@@ -57,6 +57,10 @@ test: deps libcapture python
 # libcapture (the C client library) and its conformance program; the header as C99 and C++.
 libcapture:
 	$(MAKE) -C libcapture all check
+
+# The GStreamer plugin (capturesrc) and its test program.
+gstreamer: libcapture
+	$(MAKE) -C gstreamer all check VERSION=$(VERSION)
 
 # `pip install ./python` into .build-python, as a user would (scripts/python-env).
 PYTHON ?= python3
@@ -105,7 +109,7 @@ bench:
 	$(SWIFT) build -c release --product captured
 	$(SWIFT) build -c release --product capture-bench
 	cc -O2 -Wall -o .build/gst-peer Benchmarks/gst-peer.c $$(pkg-config --cflags --libs gstreamer-1.0)
-	$(MAKE) libcapture python
+	$(MAKE) libcapture python gstreamer
 	cc -O2 -Wall -o .build/c-client Benchmarks/c-client.c -Ilibcapture/include libcapture/build/libcapture.a -lpthread
 	.build/release/capture-bench suite --gst-peer .build/gst-peer $(BENCH_ARGS)
 
@@ -113,12 +117,17 @@ bench:
 # (an existing /etc/capture/capture.toml is kept), and the driver's sources for DKMS. Without
 # DESTDIR it also creates the user, /run/capture, reloads systemd and udev, and has DKMS build
 # and install the modules for every installed kernel.
-install: release install-files install-libcapture install-driver
+install: release install-files install-libcapture install-gstreamer install-driver
 
 # <capture/capture.h>, libcapture.so.1, libcapture.a and capture.pc (pkg-config).
 install-libcapture:
 	$(MAKE) -C libcapture install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) VERSION=$(VERSION)
 	@if [ -z "$(DESTDIR)" ]; then ldconfig; fi
+
+# libgstcapture.so into GStreamer's plugin directory (pkg-config's pluginsdir), where
+# gst-inspect-1.0 and gst-launch-1.0 find it.
+install-gstreamer: gstreamer
+	$(MAKE) -C gstreamer install DESTDIR=$(DESTDIR)
 
 install-files:
 	install -D -m 0755 $(BUILT)/captured $(DESTDIR)$(PREFIX)/bin/captured
@@ -162,6 +171,7 @@ install-driver: dkms-source
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/captured $(DESTDIR)$(PREFIX)/bin/capturectl
 	$(MAKE) -C libcapture uninstall PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
+	$(MAKE) -C gstreamer uninstall DESTDIR=$(DESTDIR)
 	rm -f $(DESTDIR)$(UNITDIR)/capture.service $(DESTDIR)$(UNITDIR)/capture.socket
 	rm -f $(DESTDIR)$(PREFIX)/lib/sysusers.d/capture.conf $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/capture.conf
 	rm -f $(DESTDIR)$(SYSCONFDIR)/udev/rules.d/60-capture.rules

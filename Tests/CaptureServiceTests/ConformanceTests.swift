@@ -6,115 +6,48 @@ import CaptureProtocol
 import Foundation
 import XCTest
 
-/// One client library's conformance program, driven over its stdin and stdout. The same
-/// scenarios are written once per library: Tests/capture-testclient/Conform.swift (Swift),
-/// libcapture/tests/conform.c (C) and python/tests/conform.py (Python, on libcapture).
-final class ConformClient {
+/// The conformance scenarios, written once per client library: Tests/capture-testclient/Conform.swift
+/// (Swift), libcapture/tests/conform.c (C) and python/tests/conform.py (Python, on libcapture).
+enum Conform {
     enum Language: String, CaseIterable { case swift, c, python }
 
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-
-    let language: Language
-    let process = Process()
-    private let input = Pipe()
-    private let output = Pipe()
-    private var buffered: [UInt8] = []
-    private(set) var lines: [String] = []
-
-    init(_ language: Language, _ scenario: String, socket: String, stream: String = "sim0", count: Int = 100) throws {
-        self.language = language
+    static func start(_ language: Language, _ scenario: String, socket: String, stream: String = "sim0", count: Int = 100) throws -> DrivenProgram {
         let arguments = [scenario, socket, stream, String(count)]
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "PYTHONPATH")
+        // The C and Python programs are not built with the sanitizers the test bundle may be.
+        environment.removeValue(forKey: "LD_PRELOAD")
+        let repository = DrivenProgram.repository
         switch language {
         case .swift:
-            process.executableURL = DaemonFixture.binaries.appendingPathComponent("capture-testclient")
-            process.arguments = ["conform"] + arguments
+            return try DrivenProgram("swift", executable: DaemonFixture.binaries.appendingPathComponent("capture-testclient"),
+                                     arguments: ["conform"] + arguments, environment: environment)
         case .c:
-            let path = ConformClient.repository.appendingPathComponent("libcapture/build/conform")
+            let path = repository.appendingPathComponent("libcapture/build/conform")
             guard FileManager.default.isExecutableFile(atPath: path.path) else {
                 throw FixtureError("\(path.path) is missing: `make libcapture` builds it (`make test` does)")
             }
-            process.executableURL = path
-            process.arguments = arguments
+            return try DrivenProgram("c", executable: path, arguments: arguments, environment: environment)
         case .python:
             // The package as `pip install ./python` installed it (scripts/python-env).
-            let python = ConformClient.repository.appendingPathComponent(".build-python/bin/python")
+            let python = repository.appendingPathComponent(".build-python/bin/python")
             guard FileManager.default.isExecutableFile(atPath: python.path) else {
                 throw FixtureError("\(python.path) is missing: `make python` installs the package there (`make test` does)")
             }
-            process.executableURL = python
-            process.arguments = [ConformClient.repository.appendingPathComponent("python/tests/conform.py").path] + arguments
+            return try DrivenProgram("python", executable: python,
+                                     arguments: [repository.appendingPathComponent("python/tests/conform.py").path] + arguments, environment: environment)
         }
-        // The C and Python programs are not built with the sanitizers the test bundle may be.
-        environment.removeValue(forKey: "LD_PRELOAD")
-        process.environment = environment
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = FileHandle.standardError
-        try process.run()
-    }
-
-    /// The next line the program prints, or nil when it closed its output or `timeout` passed.
-    func readLine(timeout: Double = 30) -> String? {
-        let deadline = Date().addingTimeInterval(timeout)
-        let fd = output.fileHandleForReading.fileDescriptor
-        while true {
-            if let newline = buffered.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = String(decoding: buffered[..<newline], as: UTF8.self)
-                buffered.removeSubrange(...newline)
-                lines.append(line)
-                return line
-            }
-            let left = deadline.timeIntervalSinceNow
-            guard left > 0 else { return nil }
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, Int32(left * 1000) + 1) == 1 else { continue }
-            var chunk = [UInt8](repeating: 0, count: 4096)
-            let n = read(fd, &chunk, chunk.count)
-            if n <= 0 { return nil }
-            buffered += chunk[..<n]
-        }
-    }
-
-    /// Reads lines until one starts with `prefix`.
-    func expect(_ prefix: String, timeout: Double = 30) throws -> String {
-        while let line = readLine(timeout: timeout) {
-            if line.hasPrefix(prefix) { return line }
-        }
-        throw FixtureError("\(language) never printed \(prefix); it printed:\n\(lines.joined(separator: "\n"))")
-    }
-
-    func send(_ command: String) {
-        input.fileHandleForWriting.write(Data((command + "\n").utf8))
-    }
-
-    /// The `result key=value ...` line, as a dictionary, after the program exits.
-    func result(timeout: Double = 60) throws -> [String: String] {
-        let line = try expect("result", timeout: timeout)
-        process.waitUntilExit()
-        var fields: [String: String] = ["exit": String(process.terminationStatus)]
-        for pair in line.dropFirst("result ".count).split(separator: " ") {
-            let kv = pair.split(separator: "=", maxSplits: 1)
-            if kv.count == 2 { fields[String(kv[0])] = String(kv[1]) }
-        }
-        return fields
-    }
-
-    deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
     }
 }
 
 /// The Swift client, libcapture and the Python package behave alike: same frames, same checks,
 /// same drop reports, same refusals, same end of life for leases and mappings.
 final class ConformanceTests: XCTestCase {
-    private func each(_ body: (ConformClient.Language) throws -> Void) rethrows {
-        for language in ConformClient.Language.allCases { try body(language) }
+    private func each(_ body: (Conform.Language) throws -> Void) rethrows {
+        for language in Conform.Language.allCases { try body(language) }
     }
 
-    private func assertClean(_ r: [String: String], _ language: ConformClient.Language, frames: Int,
+    private func assertClean(_ r: [String: String], _ language: String, frames: Int,
                              file: StaticString = #filePath, line: UInt = #line) {
         let context = "\(language): \(r)"
         XCTAssertEqual(r["exit"], "0", context, file: file, line: line)
@@ -128,8 +61,8 @@ final class ConformanceTests: XCTestCase {
     /// All three at once on one stream, leasing every frame: intact, in order, gaps reported.
     func testEveryClientGetsIntactFramesInOrder() throws {
         let daemon = try DaemonFixture(config: DaemonFixture.config())
-        let clients = try ConformClient.Language.allCases.map { try ConformClient($0, "frames", socket: daemon.socketPath, count: 2000) }
-        for c in clients { assertClean(try c.result(), c.language, frames: 2000) }
+        let clients = try Conform.Language.allCases.map { try Conform.start($0, "frames", socket: daemon.socketPath, count: 2000) }
+        for c in clients { assertClean(try c.result(), c.name, frames: 2000) }
     }
 
     func testEveryClientGetsTheTestPictureIntact() throws {
@@ -140,13 +73,13 @@ final class ConformanceTests: XCTestCase {
             width = 640
             height = 480
             """)
-        try each { assertClean(try ConformClient($0, "frames", socket: daemon.socketPath, count: 100).result(), $0, frames: 100) }
+        try each { assertClean(try Conform.start($0, "frames", socket: daemon.socketPath, count: 100).result(), $0.rawValue, frames: 100) }
     }
 
     func testLatestModeFramesAreInOrder() throws {
         let daemon = try DaemonFixture(config: DaemonFixture.config())
         try each { language in
-            let r = try ConformClient(language, "latest", socket: daemon.socketPath, count: 300).result()
+            let r = try Conform.start(language, "latest", socket: daemon.socketPath, count: 300).result()
             XCTAssertEqual(r["exit"], "0", "\(language): \(r)")
             XCTAssertEqual(r["frames"], "300", "\(language): \(r)")
             XCTAssertEqual(r["corrupt"], "0", "\(language): \(r)")
@@ -160,7 +93,7 @@ final class ConformanceTests: XCTestCase {
     func testAFrameOverwrittenWhileReadIsReportedAsOverwritten() throws {
         let daemon = try DaemonFixture(config: DaemonFixture.config(frameBytes: 4096, rate: 4000, slots: 4))
         try each { language in
-            let r = try ConformClient(language, "torn", socket: daemon.socketPath, count: 50).result()
+            let r = try Conform.start(language, "torn", socket: daemon.socketPath, count: 50).result()
             XCTAssertEqual(r["exit"], "0", "\(language): \(r)")
             XCTAssertEqual(r["corrupt"], "0", "\(language): \(r)")
             XCTAssertGreaterThan(Int(r["overwritten"] ?? "") ?? 0, 10, "\(language) should see the ring lap it: \(r)")
@@ -177,7 +110,7 @@ final class ConformanceTests: XCTestCase {
         }
         try each { language in
             for ending in ["release", "close", "kill"] {
-                let c = try ConformClient(language, "hold", socket: daemon.socketPath, count: 16)
+                let c = try Conform.start(language, "hold", socket: daemon.socketPath, count: 16)
                 XCTAssertEqual(try c.expect("holding"), "holding 16", "\(language)")
                 _ = try c.expect("ready")
                 let pid = c.process.processIdentifier
@@ -207,15 +140,15 @@ final class ConformanceTests: XCTestCase {
 
     func testEveryClientRidesOutADaemonRestart() throws {
         let first = try DaemonFixture(config: DaemonFixture.config(rate: 400))
-        let clients = try ConformClient.Language.allCases.map { try ConformClient($0, "reconnect", socket: first.socketPath, count: 1200) }
+        let clients = try Conform.Language.allCases.map { try Conform.start($0, "reconnect", socket: first.socketPath, count: 1200) }
         XCTAssertTrue(try first.eventually { try first.status().streams[0].clients.count == 3 })
         usleep(500_000)
         first.stop()
         let second = try DaemonFixture(config: DaemonFixture.config(rate: 400), directory: first.directory)
         for c in clients {
             let r = try c.result()
-            assertClean(r, c.language, frames: 1200)
-            XCTAssertEqual(r["reconnected"], "1", "\(c.language): \(r)")
+            assertClean(r, c.name, frames: 1200)
+            XCTAssertEqual(r["reconnected"], "1", "\(c.name): \(r)")
         }
         second.stop()
     }
@@ -224,8 +157,8 @@ final class ConformanceTests: XCTestCase {
     /// Python: close() from another thread) long before the next frame.
     func testAWaitingThreadCanBeWokenOrClosed() throws {
         let daemon = try DaemonFixture(config: DaemonFixture.config(rate: 0.1))
-        for language in [ConformClient.Language.c, .python] {
-            let r = try ConformClient(language, "wakeup", socket: daemon.socketPath).result(timeout: 20)
+        for language in [Conform.Language.c, .python] {
+            let r = try Conform.start(language, "wakeup", socket: daemon.socketPath).result(timeout: 20)
             XCTAssertEqual(r["woken"], r["of"], "\(language): \(r)")
         }
     }
@@ -233,7 +166,7 @@ final class ConformanceTests: XCTestCase {
     func testAnUnknownStreamIsRefusedWithItsReason() throws {
         let daemon = try DaemonFixture(config: DaemonFixture.config())
         try each { language in
-            let c = try ConformClient(language, "refused", socket: daemon.socketPath, stream: "nosuch")
+            let c = try Conform.start(language, "refused", socket: daemon.socketPath, stream: "nosuch")
             let r = try c.result()
             XCTAssertEqual(r["refused"], "1", "\(language): \(r)")
             XCTAssertEqual(r["exit"], "0", "\(language): \(r)")
@@ -246,14 +179,14 @@ final class ConformanceTests: XCTestCase {
         // Leases are not revoked while the three programs start (Python takes a while), and
         // three clients holding their limit leave the device slots to fill.
         let daemon = try DaemonFixture(config: DaemonFixture.config(rate: 500, slots: 64, maxLeases: 16, daemon: "lease_timeout_ms = 60000"))
-        let clients = try ConformClient.Language.allCases.map { try ConformClient($0, "gone", socket: daemon.socketPath, count: 16) }
+        let clients = try Conform.Language.allCases.map { try Conform.start($0, "gone", socket: daemon.socketPath, count: 16) }
         for c in clients { _ = try c.expect("ready") }
         daemon.stop()
         for c in clients {
             c.send("check")
             let r = try c.result()
-            XCTAssertEqual(r["intact"], "16", "\(c.language): \(r)")
-            XCTAssertEqual(r["of"], "16", "\(c.language): \(r)")
+            XCTAssertEqual(r["intact"], "16", "\(c.name): \(r)")
+            XCTAssertEqual(r["of"], "16", "\(c.name): \(r)")
         }
     }
 }
@@ -263,7 +196,7 @@ final class ConformanceTests: XCTestCase {
 final class CLibraryInstallTests: XCTestCase {
     func testTheExampleBuildsWithPkgConfigAfterInstallAndRuns() throws {
         let daemon = try DaemonFixture(config: DaemonFixture.config(frameBytes: 65536, rate: 1000))
-        let repository = ConformClient.repository.path
+        let repository = DrivenProgram.repository.path
         let prefix = daemon.directory + "/prefix"
         let script = """
             set -e
