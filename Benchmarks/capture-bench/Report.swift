@@ -103,6 +103,7 @@ struct Report {
         }
 
         md += languagesSection()
+        md += gstreamerSection()
 
         md += String(format: "\n## Notification latency at %.0f frames/s, one client, `header` payload\n\n", results.latencyRate)
         md += "Device completion (the timestamp the device writes into the slot descriptor) to the client holding the frame, in µs. "
@@ -230,6 +231,31 @@ struct Report {
         var md = "## Targets\n\n| target | this run | met |\n|---|---|:-:|\n"
         for (name, detail, ok) in rows { md += "| \(name) | \(detail) | \(ok ? "yes" : "**no**") |\n" }
         return md
+    }
+
+    /// capturesrc against shmsrc: the same pipelines, the same sizes and client counts.
+    private func gstreamerSection() -> String {
+        var rows = ""
+        func cpu(_ t: Throughput) -> Double? {
+            t.perClientBytesPerCPUSecond > 0 ? Double(t.frameBytes) / t.perClientBytesPerCPUSecond * 1e6 : nil
+        }
+        func f(_ v: Double?) -> String { v.map { String(format: "%.2f", $0) } ?? "–" }
+        for s in sizes {
+            for n in clientCounts {
+                guard let c = find("capturesrc", "header", "-", s, n), let g = find("gstreamer", "header", "-", s, n) else { continue }
+                rows += "| \(Self.size(s)) | \(n) | \(Self.n(c.perClientFps)) | \(Self.n(g.perClientFps)) | " + Self.ratio(c.perClientFps, g.perClientFps)
+                rows += " | \(f(cpu(c))) | \(f(cpu(g))) | \(f(c.producerCPUPerFrameUs)) | \(f(g.producerCPUPerFrameUs)) |\n"
+            }
+        }
+        guard !rows.isEmpty else { return "" }
+        var md = "\n## GStreamer: `capturesrc ! fakesink` against `shmsrc ! fakesink`, full speed\n\n"
+        md += "N pipelines (Benchmarks/gst-peer.c, a pad probe counting buffers) reading from captured through capturesrc "
+        md += "(header payload, lease mode; each buffer is a ring slot) or from `fakesrc ! shmsink` through shmsrc (each buffer "
+        md += "copied into the shared area by the sender). Reader CPU: the reader process's CPU time (every thread) per frame; "
+        md += "producer CPU: every thread of captured (event loop and synthetic device) or of the shmsink sender, per frame.\n\n"
+        md += "| frame | pipelines | capturesrc frames/s | shmsrc frames/s | ratio | reader µs CPU/frame capturesrc | shmsrc | producer µs CPU/frame captured | shmsink |\n"
+        md += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        return md + rows
     }
 
     /// The client libraries against each other: same daemon, same rounds, one client each.

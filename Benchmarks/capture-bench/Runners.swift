@@ -39,6 +39,12 @@ func threadCPUNanoseconds(pid: Int32, tid: Int32) -> UInt64 {
     return UInt64(text.split(separator: " ").first ?? "0") ?? 0
 }
 
+/// Nanoseconds every thread of `pid` has run (the sum of their schedstat).
+func processCPUNanoseconds(pid: Int32) -> UInt64 {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    return tasks.compactMap { Int32($0) }.map { threadCPUNanoseconds(pid: pid, tid: $0) }.reduce(0, +)
+}
+
 /// RssAnon + RssFile of a process in bytes: its memory beyond the shared ring (RssShmem).
 func memoryBeyondRing(pid: Int32) -> (anon: Int, file: Int) {
     let status = readWholeFile("/proc/\(pid)/status") ?? ""

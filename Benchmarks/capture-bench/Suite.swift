@@ -23,6 +23,7 @@ struct Throughput: Codable {
     var overwritten: UInt64 = 0
     var corrupt: UInt64 = 0
     var framesPerBatch: Double?          // frames per nextFrames call (one Release each)
+    var producerCPUPerFrameUs: Double?   // every thread of captured or of the GStreamer sender / frames published
 }
 
 struct Latency: Codable {
@@ -56,6 +57,8 @@ struct SuiteCommand: ParsableCommand {
 
     @Option(help: "captured to benchmark (default: next to this program)") var captured: String?
     @Option(help: "The GStreamer reader (Benchmarks/gst-peer.c, built by make bench)") var gstPeer = ".build/gst-peer"
+    @Option(help: "Where libgstcapture.so is (capturesrc)") var gstPluginPath = "gstreamer/build"
+    @Option(help: "Where libcapture.so.1 is, for the plugin") var libcapturePath = "libcapture/build"
     @Option var report = "docs/BENCHMARKS.md"
     @Option var plot = "docs/benchmarks.png"
     @Option(help: "Seconds each throughput run counts") var seconds = 1.5
@@ -82,6 +85,9 @@ struct SuiteCommand: ParsableCommand {
         results.date = ISO8601DateFormatter().string(from: Date())
         results.latencyRate = latencyRate
         let gstreamer = !noGstreamer && FileManager.default.isExecutableFile(atPath: gstPeer)
+        // The readers find capturesrc and libcapture in the tree.
+        setenv("GST_PLUGIN_PATH", URL(fileURLWithPath: gstPluginPath).standardizedFileURL.path, 1)
+        setenv("LD_LIBRARY_PATH", URL(fileURLWithPath: libcapturePath).standardizedFileURL.path, 1)
         if !gstreamer { log("GStreamer peer not found at \(gstPeer): skipped") }
 
         if onlyLanguages {
@@ -155,6 +161,10 @@ struct SuiteCommand: ParsableCommand {
                     let g = try runGStreamer(size: size, clients: n, slots: slots)
                     results.throughput.append(g)
                     log(String(format: "gstreamer        %8d B x%2d: %9.0f frames/s/client", size, n, g.perClientFps))
+                    if let c = try runCaptureSrc(captured: capturedPath, size: size, clients: n) {
+                        results.throughput.append(c)
+                        log(String(format: "capturesrc       %8d B x%2d: %9.0f frames/s/client", size, n, c.perClientFps))
+                    }
                 }
                 let c = try runCopy(bench: bench, size: size, clients: n)
                 results.throughput.append(c)
@@ -242,14 +252,17 @@ struct SuiteCommand: ParsableCommand {
             return try Self.child(executable, arguments, cpus: Self.clientCores)
         }
         sleep(until: opens)
-        let cpu0 = daemon.eventLoopCPU, frames0 = daemon.framesPublished
+        let cpu0 = daemon.eventLoopCPU, frames0 = daemon.framesPublished, all0 = processCPUNanoseconds(pid: daemon.pid)
         sleep(until: closes)
-        let cpu1 = daemon.eventLoopCPU, frames1 = daemon.framesPublished
+        let cpu1 = daemon.eventLoopCPU, frames1 = daemon.framesPublished, all1 = processCPUNanoseconds(pid: daemon.pid)
         let rs = try children.map { try decode($0.collect()) }
         var t = summarize(system: system, payload: payload, mode: mode, size: size, rs)
         let published = Double(frames1 - frames0)
         t.publishedFps = published / seconds
-        if published > 0 { t.daemonCPUPerFrameUs = Double(cpu1 - cpu0) / 1000 / published }
+        if published > 0 {
+            t.daemonCPUPerFrameUs = Double(cpu1 - cpu0) / 1000 / published
+            t.producerCPUPerFrameUs = Double(all1 - all0) / 1000 / published
+        }
         return t
     }
 
@@ -263,9 +276,38 @@ struct SuiteCommand: ParsableCommand {
                                     cpus: Self.producerCores)
         defer { sender.stop(); unlink(socket) }
         for _ in 0..<200 where access(socket, F_OK) != 0 { usleep(10_000) }
-        let readers = try (0..<n).map { _ in try Self.child(gstPeer, [socket, "0.4", "\(seconds)"], cpus: Self.clientCores) }
+        return try runGstReaders(source: "shm:" + socket, producer: sender.pid, system: "gstreamer", size: size, clients: n)
+    }
+
+    /// `n` pipelines `capturesrc ! fakesink` on a full-speed header stream, as `runGStreamer`
+    /// runs `shmsrc ! fakesink`; nil when the plugin is not built.
+    private func runCaptureSrc(captured: String, size: Int, clients n: Int) throws -> Throughput? {
+        guard FileManager.default.fileExists(atPath: gstPluginPath + "/libgstcapture.so") else {
+            log("capturesrc not found in \(gstPluginPath): skipped (make gstreamer builds it)")
+            return nil
+        }
+        let slots = Self.slots
+        let daemon = try BenchDaemon(captured: captured, stream: .init(frameBytes: size, frameRate: 0, payload: "header", slots: slots,
+                                                                      queueDepth: slots / 4, maxLeases: slots))
+        defer { daemon.stop() }
+        if let cpus = Self.producerCores { Self.pin(pid: daemon.pid, cpus: cpus) }
+        return try runGstReaders(source: "capture:\(daemon.socket):bench", producer: daemon.pid, system: "capturesrc", size: size, clients: n)
+    }
+
+    /// `n` gst-peer pipelines reading `source`, counted over one window; the producer's CPU
+    /// (every thread) over the same window, per frame the readers received on average.
+    func runGstReaders(source: String, producer: Int32, system: String, size: Int, clients n: Int) throws -> Throughput {
+        let (opens, closes) = window(clients: n)
+        let readers = try (0..<n).map { _ in try Self.child(gstPeer, [source, "\(opens)", "\(closes)"], cpus: Self.clientCores) }
+        sleep(until: opens)
+        let cpu0 = processCPUNanoseconds(pid: producer)
+        sleep(until: closes)
+        let cpu1 = processCPUNanoseconds(pid: producer)
         let rs = readers.map { r in let out = r.collect(); if let d = try? decode(out) { return d }; log("GStreamer reader printed: \(out)"); return ClientResult() }
-        return summarize(system: "gstreamer", payload: "header", mode: "-", size: size, rs)
+        var t = summarize(system: system, payload: "header", mode: "-", size: size, rs)
+        let frames = Double(rs.map(\.frames).max() ?? 0)
+        if frames > 0 { t.producerCPUPerFrameUs = Double(cpu1 - cpu0) / 1000 / frames }
+        return t
     }
 
     private func runCopy(bench: String, size: Int, clients n: Int) throws -> Throughput {
