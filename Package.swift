@@ -35,14 +35,17 @@ let package = Package(
         .target(name: "CaptureRing", dependencies: ["CaptureSystem", "CCaptureShim", "CCaptureUAPI", "CCapturePayload"]),
         // The wire protocol over SOCK_SEQPACKET.
         .target(name: "CaptureProtocol", dependencies: ["CaptureSystem"]),
-        // Device backends: the contract, the synthetic device and the kernel char device.
-        .target(name: "CaptureDevice", dependencies: ["CaptureRing", "CaptureSystem", "CCaptureShim", "CCaptureUAPI",
+        // Recordings on disk (docs/RECORDING.md): the index, the writer (O_DIRECT), the reader.
+        .target(name: "CaptureRecording", dependencies: ["CaptureRing", "CaptureSystem", "CCapturePayload",
+                                                      .product(name: "DequeModule", package: "swift-collections")]),
+        // Device backends: the contract, the synthetic and replay devices, the kernel char device.
+        .target(name: "CaptureDevice", dependencies: ["CaptureRing", "CaptureRecording", "CaptureSystem", "CCaptureShim", "CCaptureUAPI",
                                                    .product(name: "DequeModule", package: "swift-collections")]),
         // capture.toml: a TOML reader that keeps line numbers, and the typed configuration.
-        .target(name: "CaptureConfig", dependencies: ["CaptureRing", "CaptureSystem"]),
+        .target(name: "CaptureConfig", dependencies: ["CaptureRing", "CaptureRecording", "CaptureSystem"]),
         // The daemon: event loop, streams, client sessions, residency guard, logging.
         .target(name: "CaptureDaemon", dependencies: [
-            "CaptureConfig", "CaptureDevice", "CaptureProtocol", "CaptureRing", "CaptureSystem", "CSystemd",
+            "CaptureConfig", "CaptureDevice", "CaptureProtocol", "CaptureRecording", "CaptureRing", "CaptureSystem", "CSystemd",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "DequeModule", package: "swift-collections"),
         ]),
@@ -54,7 +57,7 @@ let package = Package(
         // The client library applications link.
         .target(name: "CaptureClient", dependencies: ["CaptureProtocol", "CaptureRing", "CaptureSystem", .product(name: "DequeModule", package: "swift-collections")]),
         .executableTarget(name: "capturectl", dependencies: [
-            "CaptureClient", "CaptureProtocol", "CaptureSystem",
+            "CaptureClient", "CaptureProtocol", "CaptureRecording", "CaptureSystem",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // `make bench`: capture against GStreamer's shm transport, a socket copy and the machine.
@@ -82,7 +85,7 @@ let package = Package(
         .testTarget(name: "CaptureRingTests", dependencies: ["CaptureRing", "CaptureSystem", "CaptureDevice", "CCaptureUAPI"]),
         .testTarget(name: "CaptureDaemonTests", dependencies: ["CaptureDaemon", "CaptureRing", "CaptureSystem", "CCaptureShim", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CaptureProtocolTests", dependencies: ["CaptureProtocol"]),
-        .testTarget(name: "CaptureConfigTests", dependencies: ["CaptureConfig", "CaptureRing", "CaptureSystem"]),
-        .testTarget(name: "CaptureServiceTests", dependencies: ["CaptureClient", "CaptureProtocol", "CaptureSystem", "CaptureRing"]),
+        .testTarget(name: "CaptureConfigTests", dependencies: ["CaptureConfig", "CaptureRecording", "CaptureRing", "CaptureSystem"]),
+        .testTarget(name: "CaptureServiceTests", dependencies: ["CaptureClient", "CaptureProtocol", "CaptureSystem", "CaptureRing", "CaptureRecording"]),
     ]
 )

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CaptureRecording
 import CaptureRing
 import CaptureSystem
 
@@ -26,12 +27,23 @@ public struct Configuration: Sendable {
         public enum Device: Sendable, Equatable {
             case synthetic
             case kernel(path: String)
+            /// A recording replayed (docs/RECORDING.md): `device = "replay:PATH"`.
+            case replay(path: String)
             public var name: String {
                 switch self {
                 case .synthetic: return "synthetic"
                 case .kernel(let p): return p
+                case .replay(let p): return "replay:" + p
                 }
             }
+        }
+        /// How a replay stream plays its recording.
+        public struct Replay: Sendable, Equatable {
+            /// Start over after the last frame (default), or stop there.
+            public var loop = true
+            /// At the recorded pace (frame_rate not set), else at frame_rate.
+            public var recordedPace = true
+            public init() {}
         }
         public var name: String
         public var device: Device = .synthetic
@@ -50,6 +62,8 @@ public struct Configuration: Sendable {
         public var queueDepth: Int?
         /// Most frames one lease client may hold.
         public var maxLeases = 8
+        /// Set for `device = "replay:PATH"`.
+        public var replay: Replay?
     }
 
     public var socketPath: String?
@@ -121,6 +135,11 @@ struct ConfigReader {
         case .float(let d): return d
         default: throw error(v, key, "expected a number, found \(v.typeName)")
         }
+    }
+
+    func bool(_ v: TOMLValue, _ key: String) throws(ConfigError) -> Bool {
+        guard case .bool(let b) = v.kind else { throw error(v, key, "expected true or false, found \(v.typeName)") }
+        return b
     }
 
     func string(_ v: TOMLValue, _ key: String) throws(ConfigError) -> String {
@@ -197,16 +216,52 @@ struct ConfigReader {
         let valid = !name.isEmpty && name.utf8.count <= 31 && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") }
         guard valid else { throw error(value, "stream.\(name)", "stream names are 1–31 characters of A–Z, a–z, 0–9, _ and -") }
         let t = try table(value, "stream.\(name)")
-        try unknown(t, p, allowed: ["device", "frame_bytes", "frame_rate", "payload", "queue_depth", "max_leases", "ring", "format"])
+        try unknown(t, p, allowed: ["device", "frame_bytes", "frame_rate", "payload", "queue_depth", "max_leases", "ring", "format", "replay"])
         var s = Configuration.Stream(name: name)
+        var recorded: Recording?
         if let v = t["device"] {
             let d = try string(v, p + "device")
-            if d == "synthetic" { s.device = .synthetic } else if d.hasPrefix("/dev/") { s.device = .kernel(path: d) } else {
-                throw error(v, p + "device", "\"\(d)\" is neither \"synthetic\" nor a /dev/captureN path")
+            if d == "synthetic" { s.device = .synthetic } else if d.hasPrefix("/dev/") { s.device = .kernel(path: d) } else if d.hasPrefix("replay:") {
+                var path = String(d.dropFirst("replay:".count))
+                guard !path.isEmpty else { throw error(v, p + "device", "\"replay:\" needs the recording's directory: \"replay:/path/to/recording\"") }
+                // A relative path is relative to this file's directory.
+                if !path.hasPrefix("/") {
+                    let directory = file.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+                    path = (directory.isEmpty ? "." : directory) + "/" + path
+                }
+                do { recorded = try Recording(directory: path) } catch {
+                    throw self.error(v, p + "device", "cannot replay \(path): \(error) (record one with: capturectl record STREAM \(path))")
+                }
+                guard let recording = recorded, !recording.frames.isEmpty else {
+                    throw error(v, p + "device", "the recording at \(path) holds no frames")
+                }
+                s.device = .replay(path: path)
+                s.replay = Configuration.Stream.Replay()
+                s.frameBytes = recording.info.frameBytes
+                s.format = recording.format
+                s.payload = .raw
+            } else {
+                throw error(v, p + "device", "\"\(d)\" is neither \"synthetic\", a /dev/captureN path nor \"replay:PATH\"")
+            }
+        }
+        if let r = t["replay"] {
+            guard s.replay != nil else { throw error(r, p + "replay", "replay settings are for a stream whose device is \"replay:PATH\"") }
+            let rt = try table(r, p + "replay")
+            try unknown(rt, p + "replay.", allowed: ["loop"])
+            if let v = rt["loop"] { s.replay?.loop = try bool(v, p + "replay.loop") }
+        }
+        if recorded != nil {
+            for key in ["format", "payload"] where t[key] != nil {
+                throw error(t[key], p + key, "a replay stream's frames are the recording's, \(key) included; leave \(key) out")
             }
         }
         if let v = t["format"] { s.format = try format(v, p + "format.") }
-        if let v = t["frame_bytes"] {
+        if let v = t["frame_bytes"], let recording = recorded {
+            s.frameBytes = try int(v, p + "frame_bytes", 8...(1 << 32))
+            guard s.frameBytes >= recording.info.frameBytes else {
+                throw error(v, p + "frame_bytes", "\(s.frameBytes) bytes are fewer than the recording's frames (\(recording.info.frameBytes)); leave frame_bytes out")
+            }
+        } else if let v = t["frame_bytes"] {
             s.frameBytes = try int(v, p + "frame_bytes", 8...(1 << 32))
             if s.format.frameBytes > s.frameBytes {
                 throw error(v, p + "frame_bytes", "\(s.frameBytes) bytes do not hold one frame of the format (\(s.format.frameBytes) bytes); leave frame_bytes out to take the format's size")
@@ -217,6 +272,9 @@ struct ConfigReader {
         if let v = t["frame_rate"] {
             s.frameRate = try number(v, p + "frame_rate")
             guard s.frameRate >= 0, s.frameRate <= 1_000_000 else { throw error(v, p + "frame_rate", "must be 0 (as fast as possible) up to 1000000 frames/s") }
+            s.replay?.recordedPace = false
+        } else if s.replay != nil {
+            s.frameRate = 0   // the recorded pace sets the time between frames
         }
         if let v = t["payload"] {
             s.payload = try choice(v, p + "payload", ["pattern": .pattern, "header": .header, "image": .image])

@@ -4,6 +4,7 @@ import Glibc
 import CaptureConfig
 import CaptureDevice
 import CaptureProtocol
+import CaptureRecording
 import CaptureRing
 import CaptureSystem
 import Foundation
@@ -153,6 +154,10 @@ public final class Daemon {
             device = try SyntheticDevice(settings: .init(frameBytes: s.frameBytes, frameRate: s.frameRate, payload: payload, format: s.format))
         case .kernel(let path):
             device = try openKernelDevice(path: path, frameRate: s.frameRate, payload: payload)
+        case .replay(let path):
+            let replay = s.replay ?? .init()
+            let source = ReplaySource(recording: try Recording(directory: path, direct: true), loop: replay.loop, recordedPace: replay.recordedPace)
+            device = try SyntheticDevice(settings: .init(frameRate: s.frameRate, source: source, name: "replay:" + path))
         }
         let ring = try Ring.create(stream: s.name, geometry: geometry, hugePage: hugePage,
                                    lock: s.lock, payloadFormat: payload, format: s.format)

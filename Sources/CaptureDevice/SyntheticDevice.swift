@@ -9,30 +9,35 @@ import Foundation
 import Synchronization
 
 /// A device made of a thread: it fills queued slots through its own writable mapping of the
-/// ring — as DMA would — at a fixed frame rate (or as fast as slots come back), and reports
+/// ring — as DMA would — from a FrameSource (the test payloads, or a recording replayed), at a
+/// fixed frame rate, at the source's own pace, or as fast as slots come back, and reports
 /// completions the way /dev/captureN does: a queue the daemon drains, behind a descriptor that
 /// polls readable. The doorbell (an eventfd) rings only when the queue turns non-empty, so a
 /// busy device costs one write(2) per batch the daemon takes, not one per frame.
 public final class SyntheticDevice: CaptureDevice {
     public struct Settings: Sendable {
-        public var frameBytes: Int
-        /// Frames per second; 0 means as fast as slots are queued.
+        /// Frames per second; 0 means as fast as slots are queued. A source with a pace of its
+        /// own (a replay at its recorded rate) sets the time between frames instead.
         public var frameRate: Double
-        public var payload: PayloadFormat
-        /// For the image payload: the picture's pixel format and size.
-        public var format: FrameFormat
-        public init(frameBytes: Int, frameRate: Double, payload: PayloadFormat, format: FrameFormat = .opaque) {
-            self.frameBytes = frameBytes
+        public var source: any FrameSource
+        public var name: String
+
+        public init(frameRate: Double, source: any FrameSource, name: String = "synthetic") {
             self.frameRate = frameRate
-            self.payload = payload
-            self.format = format
+            self.source = source
+            self.name = name
         }
 
-        /// The bytes of each frame: the picture's for the image payload, else the slot's frame_bytes.
-        var length: Int { payload == .image ? format.frameBytes : frameBytes }
+        /// The test payloads (pattern, header, image).
+        public init(frameBytes: Int, frameRate: Double, payload: PayloadFormat, format: FrameFormat = .opaque) {
+            self.init(frameRate: frameRate, source: TestPayloadSource(payload: payload, format: format, frameBytes: frameBytes))
+        }
+
+        /// Paced by the source or the frame rate; otherwise as fast as slots come back.
+        var paced: Bool { frameRate > 0 || source.interval(before: 1) != nil }
     }
 
-    public let name = "synthetic"
+    public var name: String { settings.name }
     public let settings: Settings
     private let shared: Shared
     private var started = false
@@ -69,8 +74,8 @@ public final class SyntheticDevice: CaptureDevice {
 
     /// Maps the ring read-write a second time: the device's own view, made before sealing.
     public func attach(ring: Ring) throws {
-        guard settings.frameBytes <= ring.geometry.slotStride else {
-            throw DeviceError.frameTooLarge(frameBytes: settings.frameBytes, slotBytes: ring.geometry.slotStride)
+        guard settings.source.frameBytes <= ring.geometry.frameBytes else {
+            throw DeviceError.frameTooLarge(frameBytes: settings.source.frameBytes, slotBytes: ring.geometry.frameBytes)
         }
         let mapping = try Mapping(sharing: ring.memfd, length: ring.geometry.ringBytes, protection: [.read, .write])
         shared.target.withLock { $0 = (mapping, ring.geometry) }
@@ -83,7 +88,7 @@ public final class SyntheticDevice: CaptureDevice {
         for s in slots where Int(s) >= geometry.slotCount { throw DeviceError.invalidSlot(s) }
         shared.queued.withLock { $0.append(contentsOf: slots) }
         // Pairs with the producer's idle store before it looks at the queue (see produce()).
-        if settings.frameRate == 0 && shared.idle.load(ordering: .sequentiallyConsistent) { shared.wake.signal() }
+        if !settings.paced && shared.idle.load(ordering: .sequentiallyConsistent) { shared.wake.signal() }
     }
 
     public var completionDescriptor: FileDescriptor { shared.doorbell.fd }
@@ -152,16 +157,27 @@ public final class SyntheticDevice: CaptureDevice {
     private static func produce(shared: Shared, settings: Settings) {
         defer { shared.finished.signal() }
         guard let (mapping, geometry) = shared.target.withLock({ $0 }) else { return }
-        let period = settings.frameRate > 0 ? UInt64(1e9 / settings.frameRate) : 0
-        var next = monotonicNanoseconds() + period
+        let source = settings.source
+        let fixedPeriod = settings.frameRate > 0 ? UInt64(1e9 / settings.frameRate) : 0
+        let paced = settings.paced
+        var next = monotonicNanoseconds()
         var sequence: UInt64 = 0
+        var ended = false
         while shared.running.load(ordering: .acquiring) {
-            if period > 0 {
+            if ended {
+                // The source has no more frames (a replay played once): idle until stop().
+                _ = shared.wake.wait(timeoutNanoseconds: -1)
+                shared.wake.drain()
+                continue
+            }
+            if paced {
+                let period = source.interval(before: sequence + 1) ?? fixedPeriod
+                next += period
                 let now = monotonicNanoseconds()
                 if now < next {
                     // Sleep to the frame time; the wake eventfd ends the sleep at stop().
-                    if shared.wake.wait(timeoutNanoseconds: Int64(next - now)) { shared.wake.drain(); continue }
-                } else if now - next > 1_000_000_000 {
+                    if shared.wake.wait(timeoutNanoseconds: Int64(next - now)) { shared.wake.drain(); next -= period; continue }
+                } else if now - next > 1_000_000_000, period > 0 {
                     // More than a second late (the machine stalled us): those frames never existed
                     // on time; count them as overruns like a real device would, and resynchronise.
                     let missed = (now - next) / period
@@ -169,11 +185,14 @@ public final class SyntheticDevice: CaptureDevice {
                     shared.overruns.add(missed, ordering: .relaxed)
                     next += missed * period
                 }
-                next += period
+            }
+            if !source.has(sequence + 1) {
+                ended = true   // the slots stay queued, their frames as they were
+                continue
             }
             let slot: UInt32? = shared.queued.withLock { $0.popFirst() }
             guard let slot else {
-                if period > 0 {
+                if paced {
                     sequence += 1
                     shared.overruns.add(1, ordering: .relaxed)
                 } else {
@@ -189,23 +208,12 @@ public final class SyntheticDevice: CaptureDevice {
             sequence += 1
             let descriptor = SlotDescriptor(base: mapping.base + geometry.descriptorOffset(Int(slot)))
             descriptor.beginFill()
-            let payload = UnsafeMutableRawBufferPointer(start: mapping.base + geometry.slotOffset(Int(slot)), count: settings.length)
-            var flags: FrameFlags = []
-            var checksum: UInt32 = 0
-            switch settings.payload {
-            case .pattern:
-                checksum = FramePattern.fill(payload, sequence: sequence)
-                flags.insert(.checksum)
-            case .image:
-                checksum = FramePattern.drawImage(payload, format: settings.format, sequence: sequence)
-                flags.insert(.checksum)
-            case .header, .raw:
-                FramePattern.stamp(payload, sequence: sequence)
-            }
-            let completion = DeviceCompletion(slot: slot, flags: flags, bytes: UInt64(settings.length), sequence: sequence,
-                                              timestampNanoseconds: monotonicNanoseconds(), checksum: checksum)
+            let slotBytes = UnsafeMutableRawBufferPointer(start: mapping.base + geometry.slotOffset(Int(slot)), count: geometry.slotStride)
+            let fill = source.fill(slotBytes, sequence: sequence)
+            let completion = DeviceCompletion(slot: slot, flags: fill.flags, bytes: UInt64(fill.length), sequence: sequence,
+                                              timestampNanoseconds: monotonicNanoseconds(), checksum: fill.checksum)
             descriptor.publish(sequence: sequence, length: completion.bytes, timestamp: completion.timestampNanoseconds,
-                         flags: flags, checksum: checksum)
+                               flags: fill.flags, checksum: fill.checksum)
             RingHead.publish(ringBase: mapping.base, sequence: sequence, slot: Int(slot))
             if shared.closed.load(ordering: .acquiring) { return } // the daemon is going away
             // Clients first: they are what the frame is for; the daemon's bookkeeping can follow.

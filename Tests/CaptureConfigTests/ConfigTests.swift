@@ -1,4 +1,5 @@
 import CaptureConfig
+import CaptureRecording
 import XCTest
 
 final class ConfigTests: XCTestCase {
@@ -94,5 +95,42 @@ final class ConfigTests: XCTestCase {
                        "capture.toml:4: stream.s.format.width: width describes an image: give pixel_format too")
         XCTAssertEqual(message("[stream.k]\ndevice = \"/dev/capture0\"\npayload = \"image\"\nformat = { pixel_format = \"GRAY8\", width = 8, height = 8 }\n"),
                        "capture.toml:3: stream.k.payload: \"image\" is drawn by the synthetic device; the driver's test engines write \"pattern\" or \"header\"")
+    }
+
+    /// A replay stream takes its frame size and format from the recording; what cannot be
+    /// replayed is said with file:line.
+    func testReplayStreams() throws {
+        let dir = NSTemporaryDirectory() + "capture-config-replay-\(getpid())"
+        try? FileManager.default.removeItem(atPath: dir)
+        let writer = try RecordingWriter(directory: dir + "/rec", info: RecordingInfo(stream: "cam", frameBytes: 8192, payload: "image",
+                                                                                     format: .image(pixelFormat: "GRAY8", width: 64, height: 128, stride: 64),
+                                                                                     started: "now", host: "test"), writers: 1, direct: false)
+        let page = UnsafeMutableRawBufferPointer.allocate(byteCount: 8192, alignment: 4096)
+        defer { page.deallocate(); try? FileManager.default.removeItem(atPath: dir) }
+        page.initializeMemory(as: UInt8.self, repeating: 7)
+        writer.write(.init(UnsafeRawBufferPointer(page)), record: IndexRecord(kind: .frame, sequence: 1, length: 8192)) { _ in true }
+        _ = writer.finish(.finished)
+
+        let c = try Configuration.parse("[stream.r]\ndevice = \"replay:\(dir)/rec\"\n[stream.r.replay]\nloop = false\n", file: dir + "/capture.toml")
+        XCTAssertEqual(c.streams[0].device, .replay(path: dir + "/rec"))
+        XCTAssertEqual(c.streams[0].frameBytes, 8192)
+        XCTAssertEqual(c.streams[0].format, .image(pixelFormat: "GRAY8", width: 64, height: 128, stride: 64))
+        XCTAssertEqual(c.streams[0].replay?.loop, false)
+        XCTAssertEqual(c.streams[0].replay?.recordedPace, true, "no frame_rate: the recorded pace")
+        let relative = try Configuration.parse("[stream.r]\ndevice = \"replay:rec\"\nframe_rate = 50\n", file: dir + "/capture.toml")
+        XCTAssertEqual(relative.streams[0].device, .replay(path: dir + "/rec"), "relative to the configuration file")
+        XCTAssertEqual(relative.streams[0].replay?.recordedPace, false)
+
+        func message(_ text: String) -> String {
+            do { _ = try Configuration.parse(text, file: "capture.toml"); return "no error" } catch { return error.description }
+        }
+        XCTAssertTrue(message("[stream.r]\ndevice = \"replay:/no/such/recording\"\n")
+            .hasPrefix("capture.toml:2: stream.r.device: cannot replay /no/such/recording: /no/such/recording is not a recording: no readable recording.json"))
+        XCTAssertEqual(message("[stream.r]\ndevice = \"replay:\(dir)/rec\"\npayload = \"pattern\"\n"),
+                       "capture.toml:3: stream.r.payload: a replay stream's frames are the recording's, payload included; leave payload out")
+        XCTAssertEqual(message("[stream.r]\ndevice = \"replay:\(dir)/rec\"\nframe_bytes = 4096\n"),
+                       "capture.toml:3: stream.r.frame_bytes: 4096 bytes are fewer than the recording's frames (8192); leave frame_bytes out")
+        XCTAssertEqual(message("[stream.s]\n[stream.s.replay]\nloop = true\n"),
+                       "capture.toml:2: stream.s.replay: replay settings are for a stream whose device is \"replay:PATH\"")
     }
 }

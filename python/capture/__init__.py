@@ -18,8 +18,9 @@ import json
 from ._capture import DaemonGone, Detached, Error, Frame, ProtocolError, Refused, Timeout
 from ._capture import Client as _Client
 from ._capture import socket_path, status_json
+from .recording import Recording
 
-__all__ = ["connect", "Client", "Frame", "status", "socket_path", "Error", "DaemonGone", "Refused", "Detached",
+__all__ = ["connect", "Client", "Frame", "Recording", "status", "socket_path", "Error", "DaemonGone", "Refused", "Detached",
            "ProtocolError", "Timeout", "Dropped", "Revoked", "Notice", "Reconnected"]
 
 DROP_REASONS = {1: "device_overrun", 2: "lease_limit", 3: "backlog", 4: "reconnect"}

@@ -9,6 +9,8 @@
 
 #include <capture/capture.h>
 #include <errno.h>
+
+#include "capture_payload.h"
 #include <math.h>
 #include <time.h>
 #include <unistd.h>
@@ -586,9 +588,25 @@ static PyObject *module_socket_path(PyObject *self, PyObject *args) {
     return PyUnicode_FromString(capture_socket_path(&o, buffer, sizeof(buffer)));
 }
 
+/* libcapture's pixel format table (GStreamer's names): name -> (bytes per pixel, channels, dtype). */
+static PyObject *module_pixel_formats(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    PyObject *d = PyDict_New();
+    for (size_t i = 0; d; i++) {
+        const capture_pixel_format *p = capture_pixel_format_at(i);
+        if (!p) break;
+        PyObject *v = Py_BuildValue("(IIs)", (unsigned)p->bytes_per_pixel, (unsigned)p->channels, p->dtype);
+        if (!v || PyDict_SetItemString(d, p->name, v) < 0) Py_CLEAR(d);
+        Py_XDECREF(v);
+    }
+    return d;
+}
+
 static PyMethodDef module_methods[] = {
     { "status_json", module_status, METH_VARARGS, "status_json(socket=None) -> the daemon's status document (str)" },
     { "socket_path", module_socket_path, METH_VARARGS, "socket_path(socket=None) -> the path a client would use" },
+    { "pixel_formats", module_pixel_formats, METH_NOARGS, "pixel_formats() -> {name: (bytes_per_pixel, channels, dtype)}" },
     { NULL, NULL, 0, NULL },
 };
 

@@ -6,6 +6,7 @@
 #define CAPTURE_SHIM_H
 #include "capture_atomics.h"
 #include "capture_events.h"
+#include "capture_file.h"
 #include "capture_ioctl.h"
 #include "capture_memory.h"
 #include "capture_socket.h"
