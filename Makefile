@@ -107,6 +107,7 @@ fuzz-build: deps
 bench:
 	@scripts/install-deps bench
 	$(SWIFT) build -c release --product captured
+	$(SWIFT) build -c release --product capturectl
 	$(SWIFT) build -c release --product capture-bench
 	cc -O2 -Wall -o .build/gst-peer Benchmarks/gst-peer.c $$(pkg-config --cflags --libs gstreamer-1.0)
 	$(MAKE) libcapture python gstreamer

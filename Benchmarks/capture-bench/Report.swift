@@ -104,6 +104,7 @@ struct Report {
 
         md += languagesSection()
         md += gstreamerSection()
+        md += recordingSection()
 
         md += String(format: "\n## Notification latency at %.0f frames/s, one client, `header` payload\n\n", results.latencyRate)
         md += "Device completion (the timestamp the device writes into the slot descriptor) to the client holding the frame, in µs. "
@@ -228,8 +229,31 @@ struct Report {
                   String(format: "%llu of %llu frames published in %.0f s, %llu dropped; %.0f µs CPU per frame", p.frames, p.published, p.seconds, p.dropped, p.cpuPerFrameUs),
                   p.dropped == 0 && p.published > 0 && Double(p.frames) >= 0.99 * Double(p.published))
         }
+        if let r = results.recording {
+            check(String(format: "capturectl record of sim0 (1 GB/s) for %.0f s: 0 frames dropped by the recorder", r.seconds),
+                  String(format: "%llu frames, %llu dropped by the recorder, %llu by the device", r.frames, r.droppedByRecorder, r.droppedByDevice),
+                  r.droppedByRecorder == 0 && r.frames > 0)
+            if r.ddBytesPerSecond > 0 {
+                let q = r.recorderBytesPerSecond / r.ddBytesPerSecond
+                check("record's write bandwidth ≥ 90% of dd oflag=direct (same block size, same filesystem)",
+                      String(format: "%.2f vs %.2f GB/s: %.0f%%", r.recorderBytesPerSecond / 1e9, r.ddBytesPerSecond / 1e9, q * 100), q >= 0.9)
+            }
+        }
         var md = "## Targets\n\n| target | this run | met |\n|---|---|:-:|\n"
         for (name, detail, ok) in rows { md += "| \(name) | \(detail) | \(ok ? "yes" : "**no**") |\n" }
+        return md
+    }
+
+    /// capturectl record: sim0 for a minute, and write bandwidth against dd.
+    private func recordingSection() -> String {
+        guard let r = results.recording else { return "" }
+        var md = "\n## Recording: `capturectl record`\n\n"
+        md += String(format: "sim0 as shipped (1,000,000-byte GRAY8 pictures at 1,000 frames/s, 96 slots, max_leases 16) recorded for %.0f s to %@: ", r.seconds, r.directory)
+        md += String(format: "%llu frames (%.1f GB) of %llu published; **%llu dropped by the recorder** (lease_limit), %llu by the device. ",
+                     r.frames, r.bytes / 1e9, r.published, r.droppedByRecorder, r.droppedByDevice)
+        md += String(format: "CPU per GB recorded: captured %.3f s (event loop and the synthetic device drawing every picture), capturectl record %.3f s.\n\n", r.daemonCPUPerGB, r.recorderCPUPerGB)
+        md += String(format: "Write bandwidth to the same filesystem, %d-byte blocks: the recorder on a full-speed stream %.2f GB/s, `dd if=/dev/zero oflag=direct` %.2f GB/s: **%.0f%%**.\n",
+                     r.blockBytes, r.recorderBytesPerSecond / 1e9, r.ddBytesPerSecond / 1e9, r.ddBytesPerSecond > 0 ? r.recorderBytesPerSecond / r.ddBytesPerSecond * 100 : 0)
         return md
     }
 

@@ -47,6 +47,7 @@ struct Results: Codable {
     var ringSetup: [RingSetupTiming] = []
     var daemonMemory: [String: Int] = [:]
     var pythonMean: PythonMeanRun?
+    var recording: RecordRun?
 }
 
 
@@ -72,6 +73,8 @@ struct SuiteCommand: ParsableCommand {
     @Option(help: "The Python client") var pyClient = "Benchmarks/py-client.py"
     @Flag(help: "Skip the C and Python clients") var noLanguages = false
     @Flag(help: "Only compare the client libraries (prints, writes no report)") var onlyLanguages = false
+    @Option(help: "Seconds of sim0 capturectl record runs (0: skip recording)") var recordSeconds = 60.0
+    @Option(help: "Where the recordings (and dd) write: a directory on the filesystem to measure") var recordDirectory = "/var/tmp"
 
     func run() throws {
         let started = monotonicNanoseconds()
@@ -194,6 +197,8 @@ struct SuiteCommand: ParsableCommand {
                 log(String(format: "latency %@ %8d B: p50 %.1f p99 %.1f p99.9 %.1f us", name, size, p.p50, p.p99, p.p999))
             }
         }
+
+        if recordSeconds > 0 { try measureRecording(captured: capturedPath, seconds: recordSeconds, into: &results) }
 
         results.seconds = Double(monotonicNanoseconds() - started) / 1e9
         let json = try JSONEncoder().encode(results)

@@ -98,6 +98,10 @@ struct Record: ParsableCommand {
         let seconds = Double(monotonicNanoseconds() - started) / 1e9
         let gb = Double(totals.bytes) / 1e9
         print(String(format: "recorded %llu frames (%.2f GB) of %@ in %.1f s (%.2f GB/s) to %@", totals.frames, gb, stream, seconds, gb / max(seconds, 1e-9), path))
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        print(String(format: "recorder CPU %.2f s (%.3f s per GB)", cpu, gb > 0 ? cpu / gb : 0))
         let dropped = totals.dropped.values.reduce(0, +)
         let behind = totals.dropped[DropReason.leaseLimit.rawValue] ?? 0
         var causes = totals.dropped.sorted { $0.key < $1.key }.map { "\(DropReason(rawValue: $0.key).map { "\($0)" } ?? "reason \($0.key)") \($0.value)" }
