@@ -39,6 +39,7 @@ enum
   PROP_REVOKED,
   PROP_OVERWRITTEN,
   PROP_COPIED,
+  PROP_BAD,
 };
 
 #define DEFAULT_STREAM "sim0"
@@ -144,6 +145,9 @@ gst_capture_src_get_property (GObject * object, guint prop_id, GValue * value, G
     case PROP_COPIED:
       g_value_set_uint64 (value, stat_get (&self->copied));
       break;
+    case PROP_BAD:
+      g_value_set_uint64 (value, stat_get (&self->bad));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   }
@@ -178,7 +182,8 @@ gst_capture_src_start (GstBaseSrc * src)
   o.reconnect_ms = self->reconnect_timeout * 1000;
   GST_OBJECT_UNLOCK (self);
   o.socket_path = socket_path;
-  int r = stream ? capture_connect (stream, &o, &self->client) : -EINVAL;
+  capture_client *client = NULL;
+  int r = stream ? capture_connect (stream, &o, &client) : -EINVAL;
   if (r < 0) {
     char path[256];
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
@@ -186,10 +191,12 @@ gst_capture_src_start (GstBaseSrc * src)
             capture_socket_path (&o, path, sizeof (path)), capture_strerror (r)), ("%s", capture_last_message ()));
     g_free (stream);
     g_free (socket_path);
-    self->client = NULL;
     return FALSE;
   }
-  set_format (self, capture_stream_format (self->client));
+  GST_OBJECT_LOCK (self);
+  self->client = client;
+  GST_OBJECT_UNLOCK (self);
+  set_format (self, capture_stream_format (client));
   self->discont = TRUE;
   g_atomic_int_set (&self->flushing, 0);
   g_free (stream);
@@ -203,10 +210,12 @@ static gboolean
 gst_capture_src_stop (GstBaseSrc * src)
 {
   GstCaptureSrc *self = GST_CAPTURE_SRC (src);
-  if (self->client) {
-    capture_close (self->client);
-    self->client = NULL;
-  }
+  GST_OBJECT_LOCK (self);
+  capture_client *client = self->client;
+  self->client = NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (client)
+    capture_close (client);
   GST_OBJECT_LOCK (self);
   gst_caps_replace (&self->caps, NULL);
   GST_OBJECT_UNLOCK (self);
@@ -243,8 +252,10 @@ gst_capture_src_unlock (GstBaseSrc * src)
 {
   GstCaptureSrc *self = GST_CAPTURE_SRC (src);
   g_atomic_int_set (&self->flushing, 1);
+  GST_OBJECT_LOCK (self);       /* stop() clears `client` under the same lock before closing it */
   if (self->client)
     capture_wakeup (self->client);
+  GST_OBJECT_UNLOCK (self);
   return TRUE;
 }
 
@@ -267,6 +278,8 @@ drop_reason (uint32_t reason)
       return "lease_limit";
     case CAPTURE_DROP_RECONNECT:
       return "reconnect";
+    case 0:
+      return "bad_frame";
     default:
       return "backlog";
   }
@@ -328,10 +341,27 @@ copy_rows (GstCaptureSrc * self, capture_frame * f)
   return buf;
 }
 
-/* The frame as a buffer: its own bytes, read-only, released when the buffer goes. */
-static GstBuffer *
-wrap (GstCaptureSrc * self, capture_frame * f)
+/* Why a frame cannot be pushed as what its caps say, or NULL: the device reported an error
+ * filling it, or it is shorter than one image of the stream's format. */
+static const char *
+unusable (GstCaptureSrc * self, capture_frame * f)
 {
+  const capture_format *fmt = &self->format;
+  if (capture_frame_flags (f) & CAPTURE_FRAME_DEVICE_ERROR)
+    return "the device reported an error filling it";
+  if (fmt->kind == CAPTURE_FORMAT_IMAGE && fmt->height > 0 &&
+      capture_frame_length (f) < (gsize) fmt->stride * (fmt->height - 1) + (gsize) fmt->width * fmt->bytes_per_pixel)
+    return "it is shorter than one image of the stream's format";
+  return NULL;
+}
+
+/* The frame as a buffer: its own bytes, read-only, released when the buffer goes. NULL with
+ * *overwritten set when it had to be copied and was overwritten meanwhile (counted); NULL
+ * otherwise when memory ran out. Takes `f`. */
+static GstBuffer *
+wrap (GstCaptureSrc * self, capture_frame * f, gboolean * overwritten)
+{
+  *overwritten = FALSE;
   const capture_format *fmt = &self->format;
   gsize n = capture_frame_length (f);
   gboolean image = fmt->kind == CAPTURE_FORMAT_IMAGE;
@@ -340,6 +370,13 @@ wrap (GstCaptureSrc * self, capture_frame * f)
   GstBuffer *buf;
   if (image && fmt->stride != self->default_stride && !meta) {
     buf = copy_rows (self, f);
+    /* The copy is what goes downstream: it must be the frame, so the seqlock has the last word. */
+    if (buf && !capture_frame_intact (f)) {
+      gst_buffer_unref (buf);
+      buf = NULL;
+      *overwritten = TRUE;
+      stat_add (&self->overwritten, 1);
+    }
     capture_frame_release (f);
   } else {
     buf = gst_buffer_new ();
@@ -352,6 +389,47 @@ wrap (GstCaptureSrc * self, capture_frame * f)
     }
   }
   return buf;
+}
+
+/* Keeps the latency the pipeline was told at least the longest delay seen from the device's
+ * completion to the push, and tells the pipeline when that grows. */
+static void
+track_latency (GstCaptureSrc * self, GstClockTime pts)
+{
+  GstClock *clock = gst_element_get_clock (GST_ELEMENT (self));
+  if (!clock || !GST_CLOCK_TIME_IS_VALID (pts)) {
+    if (clock)
+      gst_object_unref (clock);
+    return;
+  }
+  GstClockTime now = gst_clock_get_time (clock) - gst_element_get_base_time (GST_ELEMENT (self));
+  gst_object_unref (clock);
+  if (now <= pts)
+    return;
+  GstClockTime delay = now - pts;
+  GST_OBJECT_LOCK (self);
+  gboolean grew = delay > self->latency;
+  if (grew)
+    self->latency = MIN (delay * 2, 100 * GST_MSECOND);   /* headroom; never more than 100 ms */
+  GST_OBJECT_UNLOCK (self);
+  if (grew)
+    gst_element_post_message (GST_ELEMENT (self), gst_message_new_latency (GST_OBJECT (self)));
+}
+
+/* A live source: buffers are timestamped at the device's completion, so they reach downstream
+ * `latency` later at most. */
+static gboolean
+gst_capture_src_query (GstBaseSrc * src, GstQuery * query)
+{
+  GstCaptureSrc *self = GST_CAPTURE_SRC (src);
+  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
+    GST_OBJECT_LOCK (self);
+    GstClockTime latency = self->latency;
+    GST_OBJECT_UNLOCK (self);
+    gst_query_set_latency (query, TRUE, latency, GST_CLOCK_TIME_NONE);
+    return TRUE;
+  }
+  return GST_BASE_SRC_CLASS (gst_capture_src_parent_class)->query (src, query);
 }
 
 static GstFlowReturn
@@ -391,7 +469,11 @@ gst_capture_src_create (GstPushSrc * src, GstBuffer ** out)
         self->discont = TRUE;
         if (memcmp (&self->format, capture_stream_format (self->client), sizeof (capture_format)) != 0) {
           set_format (self, capture_stream_format (self->client));
-          gst_base_src_negotiate (GST_BASE_SRC (self));
+          if (!gst_base_src_negotiate (GST_BASE_SRC (self))) {
+            GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("captured restarted with another format, which downstream refuses"),
+                ("new caps %" GST_PTR_FORMAT, self->caps));
+            return GST_FLOW_NOT_NEGOTIATED;
+          }
         }
         continue;
       case CAPTURE_EVENT_FRAME:
@@ -403,15 +485,27 @@ gst_capture_src_create (GstPushSrc * src, GstBuffer ** out)
       capture_frame_release (f);
       continue;
     }
+    const char *why = unusable (self, f);
+    if (why) {                          /* never pushed as a good frame: dropped, counted, a gap */
+      GST_WARNING_OBJECT (self, "frame %" G_GUINT64_FORMAT " dropped: %s", capture_frame_sequence (f), why);
+      stat_add (&self->bad, 1);
+      report_drop (self, capture_frame_sequence (f), 1, 0);
+      capture_frame_release (f);
+      continue;
+    }
     guint64 sequence = capture_frame_sequence (f), timestamp = capture_frame_timestamp_ns (f);
-    GstBuffer *buf = wrap (self, f);
+    gboolean overwritten;
+    GstBuffer *buf = wrap (self, f, &overwritten);
     if (!buf) {
+      if (overwritten)
+        continue;                       /* rewritten while copied: never pushed */
       GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Out of memory"), (NULL));
       return GST_FLOW_ERROR;
     }
     GST_BUFFER_OFFSET (buf) = sequence;
     GST_BUFFER_OFFSET_END (buf) = sequence + 1;
     GST_BUFFER_PTS (buf) = running_time_of (self, timestamp);
+    track_latency (self, GST_BUFFER_PTS (buf));
     if (self->discont) {
       GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
       self->discont = FALSE;
@@ -484,6 +578,10 @@ gst_capture_src_class_init (GstCaptureSrcClass * klass)
           "Frames copied because their row stride differs from GStreamer's and downstream takes no GstVideoMeta",
           0, G_MAXUINT64, 0, ro));
 
+  g_object_class_install_property (object_class, PROP_BAD,
+      g_param_spec_uint64 ("bad", "Bad", "Frames not pushed because the device reported an error filling them or they were too short "
+          "for the format (each a gap, reported as a drop)", 0, G_MAXUINT64, 0, ro));
+
   gst_element_class_set_static_metadata (element_class, "captured ring source", "Source/Video",
       "Frames from captured's shared ring, zero-copy: each buffer is a read-only slot of the ring",
       "The capture developers");
@@ -493,6 +591,7 @@ gst_capture_src_class_init (GstCaptureSrcClass * klass)
   basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_capture_src_stop);
   basesrc_class->get_caps = GST_DEBUG_FUNCPTR (gst_capture_src_get_caps);
   basesrc_class->decide_allocation = GST_DEBUG_FUNCPTR (gst_capture_src_decide_allocation);
+  basesrc_class->query = GST_DEBUG_FUNCPTR (gst_capture_src_query);
   basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_capture_src_unlock);
   basesrc_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_capture_src_unlock_stop);
   pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_capture_src_create);
@@ -506,6 +605,7 @@ gst_capture_src_init (GstCaptureSrc * self)
   self->stream = g_strdup (DEFAULT_STREAM);
   self->mode = DEFAULT_MODE;
   self->reconnect_timeout = DEFAULT_RECONNECT_TIMEOUT;
+  self->latency = GST_MSECOND;
   gst_base_src_set_live (GST_BASE_SRC (self), TRUE);
   gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
 }

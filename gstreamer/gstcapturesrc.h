@@ -28,7 +28,8 @@ struct _GstCaptureSrc
   guint max_leases;
   guint reconnect_timeout;      /* seconds; 0: an error when the daemon goes */
 
-  /* the streaming thread's, between start() and stop() */
+  /* the streaming thread's, between start() and stop(); `client` is set and cleared under the
+   * object lock, which unlock() takes to wake it */
   capture_client *client;
   capture_format format;
   GstCaps *caps;
@@ -37,8 +38,10 @@ struct _GstCaptureSrc
   gboolean discont;             /* the next buffer follows a gap */
   gint flushing;                /* atomic: unlock() ends a wait with GST_FLOW_FLUSHING */
 
+  GstClockTime latency;         /* reported in the LATENCY query (the object lock) */
+
   /* statistics (atomics: read from any thread through the properties) */
-  guint64 frames, dropped, revoked, overwritten, copied;
+  guint64 frames, dropped, revoked, overwritten, copied, bad;
 };
 
 G_END_DECLS

@@ -171,19 +171,25 @@ public final class SyntheticDevice: CaptureDevice {
                 continue
             }
             if paced {
-                let period = source.interval(before: sequence + 1) ?? fixedPeriod
+                let ownPace = source.interval(before: sequence + 1)
+                let period = ownPace ?? fixedPeriod
                 next += period
                 let now = monotonicNanoseconds()
                 if now < next {
                     // Sleep to the frame time; the wake eventfd ends the sleep at stop().
                     if shared.wake.wait(timeoutNanoseconds: Int64(next - now)) { shared.wake.drain(); next -= period; continue }
-                } else if now - next > 1_000_000_000, period > 0 {
-                    // More than a second late (the machine stalled us): those frames never existed
-                    // on time; count them as overruns like a real device would, and resynchronise.
-                    let missed = (now - next) / period
-                    sequence += missed
-                    shared.overruns.add(missed, ordering: .relaxed)
-                    next += missed * period
+                } else if now - next > 1_000_000_000 {
+                    if ownPace == nil && period > 0 {
+                        // More than a second late (the machine stalled us): those frames never
+                        // existed on time; count them as overruns like a real device would.
+                        let missed = (now - next) / period
+                        sequence += missed
+                        shared.overruns.add(missed, ordering: .relaxed)
+                        next += missed * period
+                    } else {
+                        // A replay keeps its frames: it goes on from where it was, from now.
+                        next = now
+                    }
                 }
             }
             if !source.has(sequence + 1) {

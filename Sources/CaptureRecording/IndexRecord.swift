@@ -18,6 +18,9 @@ public struct IndexRecord: Equatable, Sendable {
     }
 
     public static let bytes = 64
+    /// Drop reason of a frame the recorder took but could not keep (its write failed, or its
+    /// slot was refilled while it was written); 1-3 are PROTOCOL.md §3.5's.
+    public static let notWritten: UInt32 = 16
     /// The index file starts with this, then 56 zero bytes, then records.
     public static let magic: [UInt8] = Array("CAPIDX01".utf8)
 

@@ -65,8 +65,9 @@ public final class Recording: Sendable {
                 switch r.kind {
                 case .frame:
                     // A frame the data file does not hold entirely is not claimed.
+                    let (end, overflow) = r.offset.addingReportingOverflow(r.length)
                     guard r.length <= UInt64(decoded.frameBytes), r.offset % UInt64(RecordingInfo.alignment) == 0,
-                          r.offset + r.length <= limit else { break }
+                          !overflow, end <= limit else { break }
                     frames.append(r)
                 case .drop: drops.append(r)
                 case .end: end = r

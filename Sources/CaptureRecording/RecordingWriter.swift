@@ -57,6 +57,7 @@ public final class RecordingWriter: Sendable {
         var indexReserved: UInt64 = 0
         var totals = Totals()
         var stopping = false
+        var finished = false
         var writersLeft = 0
     }
 
@@ -152,7 +153,12 @@ public final class RecordingWriter: Sendable {
 
     /// Waits for every queued write, appends the end record, syncs both files and closes them.
     public func finish(_ reason: IndexRecord.EndReason) -> Totals {
-        state.withLock { $0.stopping = true }
+        let first: Bool = state.withLock { s in
+            defer { s.finished = true }
+            s.stopping = true
+            return !s.finished
+        }
+        guard first else { return state.withLock { $0.totals } }
         for _ in 0..<writers { work.signal() }   // each writer drains the queue, then leaves
         for _ in 0..<writers { finished.wait() }
         var totals = state.withLock { s in
@@ -203,14 +209,20 @@ public final class RecordingWriter: Sendable {
     }
 
     /// Marks `ticket` complete and appends, in ticket order, every record now committable.
-    /// Failed writes are not indexed (a recording never claims a frame it did not write).
+    /// A frame whose write failed, or that was overwritten while written, is not indexed (a
+    /// recording never claims a frame it did not write): a drop record (reason `notWritten`)
+    /// takes its place, so nothing is missing silently.
     private func complete(_ ticket: UInt64, _ record: IndexRecord, ok: Bool, _ s: inout State) {
         s.completed[ticket] = (record, ok)
         var records: [IndexRecord] = []
         while let (r, good) = s.completed.removeValue(forKey: s.commitTicket) {
             s.commitTicket += 1
-            guard good else { continue }
             var r = r
+            if !good {
+                guard r.kind == .frame else { continue }
+                r = IndexRecord(kind: .drop, flags: IndexRecord.notWritten, sequence: r.sequence, offset: 1)
+                s.totals.dropped[IndexRecord.notWritten, default: 0] += 1
+            }
             r.realtimeNanoseconds = Self.realtime()
             records.append(r)
             if r.kind == .frame {

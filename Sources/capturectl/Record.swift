@@ -84,10 +84,11 @@ struct Record: ParsableCommand {
                 }
                 if !queued { try? client.release(frame); break recording }
                 taken += 1
+                if let frames, taken >= frames { break recording }
             case .dropped(let d):
                 writer.drop(first: d.firstSequence, count: d.count, reason: d.reason.rawValue)
             case .leaseRevoked(let seq, _):
-                printError("capturectl: the lease on frame \(seq) was revoked before its write finished; it is not recorded (is the disk stalling?)")
+                printError("capturectl: the lease on frame \(seq) was revoked before its write finished (is the disk stalling?); if the device refilled its slot meanwhile it is not recorded")
             case .notice(let code, let text):
                 printError("capturectl: notice from captured: \(code): \(text)")
             case .reconnected:
@@ -104,9 +105,11 @@ struct Record: ParsableCommand {
         print(String(format: "recorder CPU %.2f s (%.3f s per GB)", cpu, gb > 0 ? cpu / gb : 0))
         let dropped = totals.dropped.values.reduce(0, +)
         let behind = totals.dropped[DropReason.leaseLimit.rawValue] ?? 0
-        var causes = totals.dropped.sorted { $0.key < $1.key }.map { "\(DropReason(rawValue: $0.key).map { "\($0)" } ?? "reason \($0.key)") \($0.value)" }
-        if totals.torn > 0 { causes.append("overwritten mid-write \(totals.torn)") }
-        print("dropped \(dropped + totals.torn)" + (causes.isEmpty ? "" : " (\(causes.joined(separator: ", ")))") +
+        let causes = totals.dropped.sorted { $0.key < $1.key }.map { reason, count in
+            let name = reason == IndexRecord.notWritten ? "not written (\(totals.torn) refilled mid-write)" : DropReason(rawValue: reason).map { "\($0)" } ?? "reason \(reason)"
+            return "\(name) \(count)"
+        }
+        print("dropped \(dropped)" + (causes.isEmpty ? "" : " (\(causes.joined(separator: ", ")))") +
               (behind > 0 ? "; lease_limit drops mean the recorder fell behind: more --writers, a faster disk" : ""))
         if let e = totals.failure {
             printError("capturectl: \(e.errno == ENOSPC ? "the disk is full" : "writing failed"): \(e); the recording holds every frame up to the last one indexed")

@@ -43,11 +43,12 @@ struct Watch: ParsableCommand {
             if second.report == nil { throw ExitCode.failure }
             return
         }
-        let terminal = Terminal()
-        defer { terminal.restore() }
+        // Handlers first: a Ctrl-C from here on ends the loop and the terminal is put back.
         signal(SIGINT) { _ in watchQuit.store(true, ordering: .relaxed) }
         signal(SIGTERM) { _ in watchQuit.store(true, ordering: .relaxed) }
         signal(SIGWINCH) { _ in watchResized.store(true, ordering: .relaxed) }
+        let terminal = Terminal()
+        defer { terminal.restore() }
         var previous: Sample?
         var current = Sample(socket: options.socket)
         var nextSample = monotonicNanoseconds() + UInt64(interval * 1e9)

@@ -40,7 +40,10 @@ struct SocketOption: ParsableArguments {
                 break
             }
         }
-        guard !moved.isEmpty, let subcommand = rest.first else { return Array(arguments.dropFirst()) }
+        // Only before a subcommand's name: `--socket S --help` and `--socket S help tail` are left alone.
+        guard !moved.isEmpty, let subcommand = rest.first, !subcommand.hasPrefix("-"), subcommand != "help" else {
+            return Array(arguments.dropFirst())
+        }
         return [subcommand] + moved + rest.dropFirst()
     }
 }

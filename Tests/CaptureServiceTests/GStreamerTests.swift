@@ -41,9 +41,32 @@ final class GStreamerTests: XCTestCase {
         let daemon = try DaemonFixture(config: DaemonFixture.config(frameBytes: 640 * 480, rate: 500, payload: "image") + Self.image)
         let r = try check(daemon, ["verify", daemon.socketPath, "sim0", "300"]).result()
         XCTAssertEqual(r["frames"], "300", "\(r)")
-        for key in ["corrupt", "out_of_order", "unreported", "discont_wrong", "outside_ring", "writable", "copied"] {
+        for key in ["corrupt", "out_of_order", "unreported", "discont_wrong", "outside_ring", "writable", "copied", "bad_size", "bad_pts"] {
             XCTAssertEqual(r[key], "0", "\(key): \(r)")
         }
+        // Latest mode: the newest frames, checked before the hand-off, intact after it at this rate.
+        let latest = try check(daemon, ["verify", daemon.socketPath, "sim0", "100", "0", "0", "latest"]).result()
+        XCTAssertEqual(latest["frames"], "100", "\(latest)")
+        for key in ["corrupt", "out_of_order", "outside_ring", "writable", "bad_size", "bad_pts"] {
+            XCTAssertEqual(latest[key], "0", "latest \(key): \(latest)")
+        }
+    }
+
+    /// Rows padded beyond GStreamer's stride, to a downstream without GstVideoMeta (appsink):
+    /// the one case that copies, and the copy is the frame, row for row.
+    func testPaddedRowsAreCopiedToGStreamersStrideForADownstreamWithoutVideoMeta() throws {
+        let daemon = try DaemonFixture(config: DaemonFixture.config(frameBytes: 640 * 240, rate: 300, payload: "image") + """
+
+            [stream.sim0.format]
+            pixel_format = "GRAY8"
+            width = 630
+            height = 240
+            stride = 640
+            """)
+        let r = try check(daemon, ["verify", daemon.socketPath, "sim0", "100"]).result()
+        XCTAssertEqual(r["frames"], "100", "\(r)")
+        XCTAssertEqual(r["copied"], "100", "\(r)")
+        for key in ["corrupt", "bad_size", "bad_pts", "unreported", "discont_wrong"] { XCTAssertEqual(r[key], "0", "\(key): \(r)") }
     }
 
     /// A pipeline slower than the stream, holding at most 4 leases: frames are dropped, each gap

@@ -1,15 +1,18 @@
 /* capturesrc under test: `capturesrc ! appsink`, every buffer checked.
- *   check-capturesrc verify SOCKET STREAM N [MAX_LEASES [PULL_DELAY_MS]]
+ *   check-capturesrc verify SOCKET STREAM N [MAX_LEASES [PULL_DELAY_MS [MODE]]]
  *   check-capturesrc hold SOCKET STREAM N      holds N buffers, prints "holding N pid=P", waits
  *                                              for "release" on stdin, then pulls 50 more
  * For each buffer: the sequence (OFFSET) goes up; a gap carries DISCONT and was reported by a
- * capture-dropped message (or a reconnect); the bytes are the stream's test payload for that
- * sequence (CRC-32 of the buffer against that of the regenerated payload); the memory lies in
- * this process's read-only mapping of the ring and cannot be mapped for writing.
+ * capture-dropped message (or a reconnect); its size is the frame's; its PTS is valid and
+ * does not go back; the bytes are the stream's test payload for that sequence (CRC-32 of the
+ * buffer against that of the regenerated payload, or row by row when the element had to copy
+ * an image to GStreamer's stride); the memory lies in this process's read-only mapping of the
+ * ring and cannot be mapped for writing.
  * Prints `result key=value ...` last. */
 #include <capture/capture.h>
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
+#include <gst/video/video.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,14 +85,25 @@ static gboolean in_ring (const void *p, gsize n, const char *stream) {
   return inside;
 }
 
-/* CRC-32 of the payload the synthetic device writes for `sequence`, or 0 if unknown. */
-static uint32_t expected_crc (const capture_format *f, uint32_t payload, uint64_t sequence, gsize n, guint8 *scratch) {
+/* The payload the synthetic device writes for `sequence`, regenerated into `scratch`; its
+ * CRC-32, or 0 if this payload is not one we can regenerate. */
+static uint32_t expected (const capture_format *f, uint32_t payload, uint64_t sequence, gsize n, guint8 *scratch) {
   if (payload == 1) return capture_pattern_fill (scratch, n, sequence);
   if (payload == 3 && f->kind == CAPTURE_FORMAT_IMAGE) {
     const capture_pixel_format *p = capture_pixel_format_find (f->pixel_format);
     return p ? capture_image_fill (scratch, p, f->width, f->height, f->stride, sequence) : 0;
   }
   return 0;
+}
+
+/* Whether an image buffer with rows `stride` apart holds the rows of `scratch` (rows
+ * f->stride apart). */
+static gboolean same_rows (const capture_format *f, const guint8 *data, gsize size, guint stride, const guint8 *scratch) {
+  gsize row = (gsize) f->width * f->bytes_per_pixel;
+  if (size < (gsize) stride * (f->height - 1) + row) return FALSE;
+  for (guint y = 0; y < f->height; y++)
+    if (memcmp (data + (gsize) y * stride, scratch + (gsize) y * f->stride, row) != 0) return FALSE;
+  return TRUE;
 }
 
 int main (int argc, char **argv) {
@@ -100,6 +114,7 @@ int main (int argc, char **argv) {
   }
   const char *scenario = argv[1], *socket = argv[2], *stream = argv[3];
   long n = atol (argv[4]), max_leases = argc > 5 ? atol (argv[5]) : 0, delay_ms = argc > 6 ? atol (argv[6]) : 0;
+  const char *mode = argc > 7 ? argv[7] : "lease";
   gboolean hold = strcmp (scenario, "hold") == 0;
   setvbuf (stdout, NULL, _IOLBF, 0);
   reported = g_array_new (FALSE, FALSE, sizeof (guint64));
@@ -118,8 +133,8 @@ int main (int argc, char **argv) {
   capture_stream_info_get (peek, &info);
   capture_close (peek);
 
-  gchar *desc = g_strdup_printf ("capturesrc name=src stream=%s socket-path=%s max-leases=%ld ! "
-                                 "appsink name=sink sync=false max-buffers=%ld", stream, socket, max_leases, hold ? n + 8 : 4);
+  gchar *desc = g_strdup_printf ("capturesrc name=src stream=%s socket-path=%s max-leases=%ld mode=%s ! "
+                                 "appsink name=sink sync=false max-buffers=%ld", stream, socket, max_leases, mode, hold ? n + 8 : 4);
   GError *error = NULL;
   GstElement *pipeline = gst_parse_launch (desc, &error);
   if (!pipeline) {
@@ -131,8 +146,11 @@ int main (int argc, char **argv) {
   GstAppSink *sink = GST_APP_SINK (gst_bin_get_by_name (GST_BIN (pipeline), "sink"));
   gst_element_set_state (pipeline, GST_STATE_PLAYING);
 
-  guint8 *scratch = g_malloc (info.frame_bytes ? info.frame_bytes : 1);
+  guint8 *scratch = g_malloc (info.frame_bytes + 4096);   /* expected() writes at most frame_bytes */
   long frames = 0, corrupt = 0, out_of_order = 0, unreported = 0, discont_wrong = 0, outside = 0, writable = 0, gaps = 0;
+  long bad_size = 0, bad_pts = 0;
+  GstClockTime last_pts = GST_CLOCK_TIME_NONE;
+  gsize frame_length = format.kind == CAPTURE_FORMAT_IMAGE ? (gsize) format.stride * format.height : (gsize) info.frame_bytes;
   guint64 last = 0;
   int seen_reconnects = 0;
   GPtrArray *held = g_ptr_array_new_with_free_func ((GDestroyNotify) gst_sample_unref);
@@ -167,11 +185,21 @@ int main (int argc, char **argv) {
       discont_wrong++;   /* DISCONT without a gap */
     }
     last = seq;
+    GstClockTime pts = GST_BUFFER_PTS (buf);
+    if (!GST_CLOCK_TIME_IS_VALID (pts) || (GST_CLOCK_TIME_IS_VALID (last_pts) && pts < last_pts && !discont)) bad_pts++;
+    last_pts = pts;
     GstMapInfo map;
     if (gst_buffer_map (buf, &map, GST_MAP_READ)) {
-      uint32_t want_crc = expected_crc (&format, info.payload, seq, map.size, scratch);
-      if (want_crc && capture_crc32 (map.data, map.size) != want_crc) corrupt++;
-      if (!in_ring (map.data, map.size, stream)) outside++;
+      GstVideoMeta *vmeta = gst_buffer_get_video_meta (buf);
+      guint copied_stride = GST_ROUND_UP_4 (format.width * format.bytes_per_pixel);
+      gboolean copy = format.kind == CAPTURE_FORMAT_IMAGE && !vmeta && format.stride != copied_stride;
+      if (copy ? map.size != (gsize) copied_stride * format.height : map.size != frame_length) bad_size++;
+      else {
+        uint32_t want_crc = expected (&format, info.payload, seq, frame_length, scratch);
+        if (want_crc && copy && !same_rows (&format, map.data, map.size, copied_stride, scratch)) corrupt++;
+        if (want_crc && !copy && capture_crc32 (map.data, map.size) != want_crc) corrupt++;
+      }
+      if (!copy && !in_ring (map.data, map.size, stream)) outside++;
       gst_buffer_unmap (buf, &map);
     }
     GstMemory *mem = gst_buffer_peek_memory (buf, 0);
@@ -192,8 +220,8 @@ int main (int argc, char **argv) {
   g_ptr_array_free (held, TRUE);
   gst_element_set_state (pipeline, GST_STATE_NULL);
   printf ("result frames=%ld corrupt=%ld out_of_order=%ld gaps=%ld unreported=%ld discont_wrong=%ld outside_ring=%ld "
-          "writable=%ld dropped=%" G_GUINT64_FORMAT " copied=%" G_GUINT64_FORMAT " reconnects=%d\n",
-          frames, corrupt, out_of_order, gaps, unreported, discont_wrong, outside, writable, dropped, copied, reconnects);
+          "writable=%ld bad_size=%ld bad_pts=%ld dropped=%" G_GUINT64_FORMAT " copied=%" G_GUINT64_FORMAT " reconnects=%d\n",
+          frames, corrupt, out_of_order, gaps, unreported, discont_wrong, outside, writable, bad_size, bad_pts, dropped, copied, reconnects);
   gst_object_unref (sink);
   gst_object_unref (bus);
   gst_object_unref (pipeline);

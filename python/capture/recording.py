@@ -21,7 +21,7 @@ RECORD_BYTES = 64
 MAGIC = b"CAPIDX01"
 KIND_FRAME, KIND_DROP, KIND_END = 1, 2, 3
 END_REASONS = {1: "finished", 2: "disk full", 3: "failed"}
-DROP_REASONS = {1: "device_overrun", 2: "lease_limit", 3: "backlog", 4: "reconnect"}
+DROP_REASONS = {1: "device_overrun", 2: "lease_limit", 3: "backlog", 4: "reconnect", 16: "not_written"}
 
 
 def _numpy():
@@ -112,6 +112,9 @@ class Recording:
         dtype, shape, strides = self._layout()
         if shape is None:
             return self._data[offset:offset + length]
+        extent = sum((n - 1) * s for n, s in zip(shape, strides)) + dtype.itemsize
+        if length < extent:
+            raise ValueError(f"frame {int(r['sequence'])} is {length} bytes, shorter than one frame of the format ({extent})")
         return np.ndarray(shape, dtype=dtype, buffer=self._data, offset=offset, strides=strides)
 
     def __iter__(self):
@@ -127,8 +130,12 @@ class Recording:
         dtype, shape, strides = self._layout()
         offsets = self.index["offset"].astype(np.int64)
         step = int(offsets[1] - offsets[0]) if n > 1 else ALIGNMENT
-        if n == 0 or shape is None or (n > 1 and not np.all(np.diff(offsets) == step)):
-            raise ValueError("frames are not evenly spaced in the file: index them one by one (rec[i])")
+        if shape is None:
+            raise ValueError("the stream's frames are opaque bytes (no format): take them one by one (rec[i])")
+        if n == 0:
+            return np.zeros((0,) + shape, dtype=dtype)
+        if n > 1 and not np.all(np.diff(offsets) == step):
+            raise ValueError("frames are not evenly spaced in the file (some were not written): take them one by one (rec[i])")
         return np.ndarray((n,) + shape, dtype=dtype, buffer=self._data, offset=int(offsets[0]), strides=(step,) + strides)
 
     def verify(self):
@@ -151,7 +158,8 @@ class Recording:
         dtype, shape, _ = self._layout()
         frame_shape = shape if shape is not None else (int(self.info["frame_bytes"]),)
         with h5py.File(path, "w") as h:
-            d = h.create_dataset(dataset, shape=(len(self),) + frame_shape, dtype=dtype, chunks=(1,) + frame_shape)
+            d = h.create_dataset(dataset, shape=(len(self),) + frame_shape, dtype=dtype,
+                                 chunks=(1,) + frame_shape if len(self) else None)
             for i in range(len(self)):
                 frame = self[i]
                 if shape is None:
