@@ -80,11 +80,11 @@ soak: deps
 # the daemon, not in XCTest; streams at half their rate, as ASan is ~2x slower), or with
 # ThreadSanitizer (streams at a fifth of their rate: TSan is ~10x slower). swiftc has no UBSan; the ASan runtime carries clang's UBSan handlers.
 ASAN_FLAGS = --sanitize=address --scratch-path .build-asan -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined
-test-asan: deps
+test-asan: deps libcapture python gstreamer
 	$(SWIFT) build --build-tests $(ASAN_FLAGS)
 	CAPTURE_TEST_RATE_SCALE=0.5 ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 $(SWIFT) test --skip-build $(ASAN_FLAGS) --disable-swift-testing
 
-test-tsan: deps
+test-tsan: deps libcapture python gstreamer
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
 	CAPTURE_TEST_RATE_SCALE=0.2 $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --disable-swift-testing
 
