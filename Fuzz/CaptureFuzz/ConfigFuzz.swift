@@ -11,7 +11,9 @@ enum ConfigFuzz {
                 if let depth = s.queueDepth { precondition(s.slots >= depth + 2) }
             }
         } catch {
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).count
+            // Lines as the reader counts them: by newline bytes ("\r\n" is one Character in
+            // Swift, so splitting the String would miscount).
+            let lines = text.utf8.count(where: { $0 == UInt8(ascii: "\n") }) + 1
             if let line = error.line { precondition(line >= 1 && line <= lines + 1, "error at line \(line) of a \(lines)-line file") }
             precondition(error.description.hasPrefix("fuzz.toml"), "an error that does not name the file")
         }
