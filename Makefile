@@ -55,7 +55,7 @@ test: deps libcapture python gstreamer
 	.build/debug/capture-soak --minutes 1
 
 # libcapture (the C client library) and its conformance program; the header as C99 and C++.
-libcapture:
+libcapture: deps
 	$(MAKE) -C libcapture all check
 
 # The GStreamer plugin (capturesrc) and its test program.
@@ -64,7 +64,7 @@ gstreamer: libcapture
 
 # `pip install ./python` into .build-python, as a user would (scripts/python-env).
 PYTHON ?= python3
-python:
+python: deps
 	scripts/python-env $(PYTHON)
 
 # The daemon (release build) for MINUTES under verifying clients and chaos; see Tests/capture-soak.

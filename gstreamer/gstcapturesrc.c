@@ -140,7 +140,8 @@ gst_capture_src_get_property (GObject * object, guint prop_id, GValue * value, G
       g_value_set_uint64 (value, stat_get (&self->revoked));
       break;
     case PROP_OVERWRITTEN:
-      g_value_set_uint64 (value, stat_get (&self->overwritten));
+      /* Those libcapture found overwritten before handing them over, and those found here. */
+      g_value_set_uint64 (value, stat_get (&self->overwritten) + stat_get (&self->library_overwritten));
       break;
     case PROP_COPIED:
       g_value_set_uint64 (value, stat_get (&self->copied));
@@ -509,6 +510,12 @@ gst_capture_src_create (GstPushSrc * src, GstBuffer ** out)
     if (self->discont) {
       GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
       self->discont = FALSE;
+    }
+    capture_statistics st;
+    capture_statistics_get (self->client, &st);
+    if (st.overwritten > stat_get (&self->library_overwritten)) {   /* announced, lost before we looked */
+      __atomic_store_n (&self->library_overwritten, st.overwritten, __ATOMIC_RELAXED);
+      GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
     }
     stat_add (&self->frames, 1);
     *out = buf;

@@ -42,6 +42,7 @@ struct _GstCaptureSrc
 
   /* statistics (atomics: read from any thread through the properties) */
   guint64 frames, dropped, revoked, overwritten, copied, bad;
+  guint64 library_overwritten;  /* libcapture's count of frames overwritten before it handed them over */
 };
 
 G_END_DECLS

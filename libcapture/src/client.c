@@ -433,14 +433,20 @@ static int step(capture_client *c, int wait_ms, uint64_t deadline, capture_event
             if (s->doorbell >= 0 && p[2].revents) drain_fd(s->doorbell);   /* reset before the head is read again */
         }
     }
+    int got = 0;
     if (r == 0 && readable) {
         pthread_mutex_lock(&c->lock);
         r = s == c->session ? drain_socket(c, s, 1) : 0;
+        if (r == 0 && c->count) {   /* what that packet said, now: a timeout-0 call must not miss it */
+            *ev = pop(c);
+            if (ev->type == CAPTURE_EVENT_NOTICE) c->notice = (char *)ev->text;
+            got = 1;
+        }
         pthread_mutex_unlock(&c->lock);
     }
     if (r < 0) r = after_error(c, s, r, deadline);
     session_release(s);
-    return r;
+    return r < 0 ? r : got;
 }
 
 API int capture_next_event(capture_client *c, int timeout_ms, capture_event *ev) {

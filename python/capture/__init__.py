@@ -84,7 +84,7 @@ class Client(_Client):
             yield self.next_frame()
 
     def next_event(self, timeout=None):
-        return _event(super().next_event(timeout))
+        return _event(super().next_event(timeout=timeout))
 
     def release(self, frames):
         """Give back a batch of frames in one message (lease mode)."""

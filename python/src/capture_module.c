@@ -321,10 +321,11 @@ static int timeout_ms(PyObject *timeout, int *ms) {
 
 static PyObject *event_object(capture_event *ev);
 
-static PyObject *client_next_event(ClientObject *o, PyObject *args) {
+static PyObject *client_next_event(ClientObject *o, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = { "timeout", NULL };
     PyObject *timeout = NULL;
     int ms;
-    if (!PyArg_ParseTuple(args, "|O", &timeout) || timeout_ms(timeout, &ms) < 0) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O", keywords, &timeout) || timeout_ms(timeout, &ms) < 0) return NULL;
     capture_client *c = enter(o);
     if (!c) return NULL;
     capture_event ev;
@@ -335,10 +336,11 @@ static PyObject *client_next_event(ClientObject *o, PyObject *args) {
     return r < 0 ? call_error(o, r) : event_object(&ev);
 }
 
-static PyObject *client_next_frame(ClientObject *o, PyObject *args) {
+static PyObject *client_next_frame(ClientObject *o, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = { "timeout", NULL };
     PyObject *timeout = NULL;
     int ms;
-    if (!PyArg_ParseTuple(args, "|O", &timeout) || timeout_ms(timeout, &ms) < 0) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O", keywords, &timeout) || timeout_ms(timeout, &ms) < 0) return NULL;
     capture_client *c = enter(o);
     if (!c) return NULL;
     capture_frame *f;
@@ -349,11 +351,12 @@ static PyObject *client_next_frame(ClientObject *o, PyObject *args) {
     return r < 0 ? call_error(o, r) : frame_wrap(f);
 }
 
-static PyObject *client_next_frames(ClientObject *o, PyObject *args) {
+static PyObject *client_next_frames(ClientObject *o, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = { "timeout", "most", NULL };
     PyObject *timeout = NULL;
     unsigned int capacity = 1024;
     int ms;
-    if (!PyArg_ParseTuple(args, "|OI", &timeout, &capacity) || timeout_ms(timeout, &ms) < 0) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OI", keywords, &timeout, &capacity) || timeout_ms(timeout, &ms) < 0) return NULL;
     if (capacity == 0) capacity = 1;
     capture_frame **frames = PyMem_Malloc(sizeof(*frames) * capacity);
     if (!frames) return PyErr_NoMemory();
@@ -381,10 +384,11 @@ static PyObject *client_next_frames(ClientObject *o, PyObject *args) {
     return list;
 }
 
-static PyObject *client_busy_poll(ClientObject *o, PyObject *args) {
+static PyObject *client_busy_poll(ClientObject *o, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = { "timeout", NULL };
     PyObject *timeout = NULL;
     int ms;
-    if (!PyArg_ParseTuple(args, "|O", &timeout) || timeout_ms(timeout, &ms) < 0) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O", keywords, &timeout) || timeout_ms(timeout, &ms) < 0) return NULL;
     capture_client *c = enter(o);
     if (!c) return NULL;
     capture_frame *f;
@@ -502,10 +506,10 @@ static PyObject *client_statistics(ClientObject *o, void *unused) {
 }
 
 static PyMethodDef client_methods[] = {
-    { "next_event", (PyCFunction)client_next_event, METH_VARARGS, "next_event(timeout=None) -> Frame or an event tuple" },
-    { "next_frame", (PyCFunction)client_next_frame, METH_VARARGS, "next_frame(timeout=None) -> Frame" },
-    { "next_frames", (PyCFunction)client_next_frames, METH_VARARGS, "next_frames(timeout=None, most=1024) -> [Frame]" },
-    { "next_frame_busy_poll", (PyCFunction)client_busy_poll, METH_VARARGS, "next_frame_busy_poll(timeout=None) -> Frame (latest mode)" },
+    { "next_event", (PyCFunction)(void (*)(void))client_next_event, METH_VARARGS | METH_KEYWORDS, "next_event(timeout=None) -> Frame or an event tuple" },
+    { "next_frame", (PyCFunction)(void (*)(void))client_next_frame, METH_VARARGS | METH_KEYWORDS, "next_frame(timeout=None) -> Frame" },
+    { "next_frames", (PyCFunction)(void (*)(void))client_next_frames, METH_VARARGS | METH_KEYWORDS, "next_frames(timeout=None, most=1024) -> [Frame]" },
+    { "next_frame_busy_poll", (PyCFunction)(void (*)(void))client_busy_poll, METH_VARARGS | METH_KEYWORDS, "next_frame_busy_poll(timeout=None) -> Frame (latest mode)" },
     { "release_frames", (PyCFunction)client_release_frames, METH_O, "release_frames(frames): every lease back in one message" },
     { "fileno", (PyCFunction)client_fileno, METH_NOARGS, "A descriptor that polls readable when dispatch() has work." },
     { "dispatch", (PyCFunction)client_dispatch, METH_NOARGS, "Read what arrived without blocking; returns the events queued." },

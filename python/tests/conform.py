@@ -105,7 +105,7 @@ def main():
         return 1
     if scenario in ("hold", "gone"):
         c = client(socket, stream, "lease")
-        held = [c.next_frame(10) for _ in range(min(n, 64))]
+        held = [c.next_frame(timeout=10) for _ in range(min(n, 64))]
         print(f"holding {len(held)}", flush=True)
         if scenario == "gone":
             wait_for("check")   # the harness stopped the daemon meanwhile

@@ -16,7 +16,8 @@
  * capture_release_frames()), exactly once. Its data pointer stays valid — the ring stays mapped
  * — until then, even after capture_close() and even after the daemon went away. In lease mode
  * the frame is also stable until then (unless the daemon revokes the lease after
- * lease_timeout_ms: you get a CAPTURE_EVENT_REVOKED); in latest mode it may be overwritten at
+ * lease_timeout_ms: you get a CAPTURE_EVENT_REVOKED; and not after capture_close() or the end of
+ * the session, when the daemon takes every lease back); in latest mode it may be overwritten at
  * any moment, which capture_frame_intact() and capture_frame_check() detect.
  *
  * Threads. Every function may be called from any thread. One thread at a time should wait for
@@ -227,8 +228,10 @@ int capture_fd(capture_client *client);
  *  the next one, so a loop that only ever polls capture_fd() reconnects too. */
 int capture_dispatch(capture_client *client);
 /** Makes a capture_next_* call that is waiting on another thread (busy polling included)
- *  return -CAPTURE_EWOKEN now, or the next one if none is waiting. For stopping a streaming
- *  thread before capture_close(). */
+ *  return -CAPTURE_EWOKEN now, or the next call that waits if none is waiting. Events already
+ *  queued are still returned first; a call with timeout 0 does not wait and so is not woken;
+ *  capture_dispatch() clears a pending wake-up (its caller polls capture_fd() and is awake).
+ *  For stopping a streaming thread before capture_close(). */
 void capture_wakeup(capture_client *client);
 
 /* ---- statistics and status ------------------------------------------------------------- */
