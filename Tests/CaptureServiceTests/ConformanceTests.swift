@@ -207,6 +207,7 @@ final class CLibraryInstallTests: XCTestCase {
             """
         let (status, output) = try runTool("/bin/sh", ["-c", script], timeout: 120)
         XCTAssertEqual(status, 0, output)
-        XCTAssertTrue(output.contains("300 frames, 0 bad, 0 dropped"), output)
+        // Drops (a stalled CPU) are reported in the summary; bad frames never.
+        XCTAssertTrue(output.contains("300 frames, 0 bad, "), output)
     }
 }
