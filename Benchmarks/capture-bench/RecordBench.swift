@@ -60,12 +60,17 @@ extension SuiteCommand {
         let fastSummary = RecordSummary(fastOut)
         log("record at full speed: " + fastOut.split(separator: "\n").joined(separator: "; "))
         try? FileManager.default.removeItem(atPath: base + "/fast")
-        let count = max(1, Int(fastSummary.bytesPerSecond * window) / block)
+        // As many bytes as the recorder wrote in the window, within half the free space; the
+        // figure is what dd really wrote (a full disk would end it early).
+        var fs = statvfs()
+        let free = statvfs(base, &fs) == 0 ? Double(fs.f_bavail) * Double(fs.f_frsize) : 0
+        let count = max(1, Int(min(fastSummary.bytesPerSecond * window, free / 2)) / block)
         let ddStart = monotonicNanoseconds()
         let dd = try Child("/bin/dd", ["if=/dev/zero", "of=\(base)/dd", "bs=\(block)", "count=\(count)", "oflag=direct", "status=none"])
         _ = dd.collect()
         let ddSeconds = Double(monotonicNanoseconds() - ddStart) / 1e9
-        let ddBytes = Double(count * block)
+        let ddBytes = Double((try? FileManager.default.attributesOfItem(atPath: base + "/dd")[.size] as? Int) ?? 0)
+        try? FileManager.default.removeItem(atPath: base + "/dd")
         log(String(format: "dd oflag=direct bs=%d: %.2f GB/s", block, ddBytes / ddSeconds / 1e9))
 
         let gb = summary.bytes / 1e9
@@ -95,7 +100,8 @@ struct RecordSummary {
             if line.hasPrefix("recorded ") {
                 frames = UInt64(number(after: "recorded ", in: line) ?? 0)
                 bytes = (number(after: "frames (", in: line) ?? 0) * 1e9
-                bytesPerSecond = (number(after: "s (", in: line) ?? 0) * 1e9
+                // "in 20.1 s (1.44 GB/s)": " s (" — "frames (" also ends in "s (".
+                bytesPerSecond = (number(after: " s (", in: line) ?? 0) * 1e9
             }
             if line.hasPrefix("dropped") {
                 leaseLimit = UInt64(number(after: "lease limit reached ", in: line) ?? 0)
