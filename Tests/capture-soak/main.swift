@@ -81,6 +81,8 @@ func spawn(_ tool: String, _ arguments: [String], output: String? = nil) -> Proc
     let p = Process()
     p.executableURL = URL(fileURLWithPath: tool.hasPrefix("/") ? tool : options.bin + "/" + tool)
     p.arguments = arguments
+    // forWritingAtPath opens only a file that exists: create it, or the output is lost.
+    if let output, !FileManager.default.fileExists(atPath: output) { _ = FileManager.default.createFile(atPath: output, contents: nil) }
     let sink = FileHandle(forWritingAtPath: output ?? "/dev/null") ?? FileHandle.nullDevice
     p.standardOutput = sink
     p.standardError = sink
@@ -230,7 +232,7 @@ print("""
       corrupt: \(total.corrupt)
       unreported gaps: \(total.unreported)
       out of order: \(total.outOfOrder)
-      latest frames overwritten before read (detected): \(total.torn)
+      frames overwritten before read, detected (latest mode, or revoked leases): \(total.torn)
       drops reported to clients: \(total.dropped.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
       device drops: \(deviceDrops) (\(stopDrops) while captured was SIGSTOPped, \(deviceDrops - min(stopDrops, deviceDrops)) otherwise); lease-limit drops: \((last?.streams.first?.clientDrops ?? 0) - first.streams[0].clientDrops)
       verifier errors: \(total.errors.isEmpty ? "none" : total.errors.sorted { $0.key < $1.key }.map { "\($0.value)x \($0.key)" }.joined(separator: "; "))

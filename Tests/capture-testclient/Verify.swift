@@ -36,6 +36,11 @@ func verify(socketPath: String, stream: String, mode: String, reportPath: String
     var last: UInt64?
     var reportedUpTo: UInt64 = 0
     var revoked = Set<UInt64>()
+    // Lease frames found overwritten before their LeaseRevoked was read: the daemon revokes
+    // (lease_timeout), then the device may refill the slot, and the message follows the frame
+    // in the socket. Judged once the revocation arrives (torn) or the session ends: ended by
+    // the daemon (evicted, gone: every lease ended with it) is torn, otherwise a problem.
+    var overwrittenUnexplained = Set<UInt64>()
     var lastWrite = monotonicNanoseconds()
     func problem(_ text: String) {
         report.corrupt += 1
@@ -45,8 +50,10 @@ func verify(socketPath: String, stream: String, mode: String, reportPath: String
         switch f.check() {
         case .intact: break
         case .overwritten:
-            if clientMode == .latest || revoked.contains(f.sequence) { report.torn += 1; return }
-            problem("frame \(f.sequence) was overwritten while leased")
+            if clientMode == .latest { report.torn += 1; return }
+            if revoked.contains(f.sequence) { report.torn += 1 } else { overwrittenUnexplained.insert(f.sequence) }
+            last = max(last ?? 0, f.sequence)   // announced: not a gap
+            return
         case .corrupt(let why):
             problem("frame \(f.sequence) is corrupt: \(why)")
         }
@@ -77,6 +84,7 @@ func verify(socketPath: String, stream: String, mode: String, reportPath: String
                     reportedUpTo = max(reportedUpTo, d.firstSequence + d.count - 1)
                 case .leaseRevoked(let seq, _):
                     revoked.insert(seq)
+                    if overwrittenUnexplained.remove(seq) != nil { report.torn += 1 }
                 case .notice, .reconnected:
                     break
                 }
@@ -84,6 +92,9 @@ func verify(socketPath: String, stream: String, mode: String, reportPath: String
         } catch CaptureClientError.timedOut {
         } catch {
             report.error = "\(error)"
+            // The daemon ended the session (evicted us, or went away): our leases ended with it.
+            report.torn += UInt64(overwrittenUnexplained.count)
+            overwrittenUnexplained.removeAll()
             break
         }
         if monotonicNanoseconds() - lastWrite > 500_000_000 {
@@ -93,6 +104,7 @@ func verify(socketPath: String, stream: String, mode: String, reportPath: String
         }
     }
     if mode == "busypoll" { report.dropped["device overrun", default: 0] = client.statistics.dropped }
+    for sequence in overwrittenUnexplained.sorted() { problem("frame \(sequence) was overwritten while leased, and its lease was never revoked") }
     client.close()
     write()
     return report.corrupt == 0 ? 0 : 1

@@ -87,7 +87,7 @@ swapped=$(( $(vmstat_value pswpout) - swapout0 ))
 summary "soak: $MINUTES min, $rounds rounds, kernel $(uname -r)"
 by_mode() { cat "$R"/verify-*-"$1".json 2>/dev/null | grep -o '"frames":[0-9]*' | awk -F: '{s += $2} END {print s + 0}'; }
 summary "frames verified: $frames by $(ls "$R"/verify-*.json | wc -l) verifier runs (lease $(by_mode lease), latest $(by_mode latest), doorbell $(by_mode doorbell))"
-summary "corrupt: $corrupt; unreported gaps: $gaps; latest frames overwritten before read (detected): $torn"
+summary "corrupt: $corrupt; unreported gaps: $gaps; frames overwritten before read, detected (latest mode, or revoked leases): $torn"
 summary "drops reported to clients: device overrun $(sum 'device overrun'), lease limit $(sum 'lease limit reached')"
 summary "swap: $swapped pages swapped out; fork storms: $(grep -c 'corrupt in children 0' "$R/forkstorm.log") clean of $(grep -c 'forked' "$R/forkstorm.log")"
 summary "daemon SIGKILLs: $kills, pins balanced after $kills_balanced"
