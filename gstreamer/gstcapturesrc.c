@@ -279,6 +279,8 @@ drop_reason (uint32_t reason)
       return "lease_limit";
     case CAPTURE_DROP_RECONNECT:
       return "reconnect";
+    case CAPTURE_DROP_RECYCLED:
+      return "recycled";
     case 0:
       return "bad_frame";
     default:

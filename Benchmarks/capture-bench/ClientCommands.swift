@@ -92,7 +92,7 @@ struct ClientCommand: ParsableCommand {
     @Option(help: "CLOCK_MONOTONIC ns when counting ends") var closes: UInt64
     @Flag(help: "Record device-completion-to-client latency.") var latency = false
     @Flag(help: "Latest mode: spin on the ring head instead of sleeping.") var busyPoll = false
-    @Flag(help: "Latest mode: be told of frames by the daemon's messages, not the device's doorbell.") var noDoorbell = false
+    @Flag(help: "Be told of frames by the daemon's messages, not the device's doorbell (lease mode: leases granted by the daemon, not self-served).") var noDoorbell = false
 
     func run() throws {
         let client = try CaptureClient(stream: stream, mode: mode == "latest" ? .latest : .lease, socketPath: socket, doorbell: !noDoorbell)

@@ -45,7 +45,7 @@ extension SuiteCommand {
         for _ in 0..<3 {
             for size in sizes {
                 let daemon = try BenchDaemon(captured: captured, stream: .init(frameBytes: size, frameRate: 0, payload: "header", slots: Self.slots,
-                                                                              queueDepth: Self.slots / 4, maxLeases: Self.slots))
+                                                                              queueDepth: nil, maxLeases: Self.slots))
                 defer { daemon.stop() }
                 var programs: [(String, ClientProgram)] = [("Swift client", .swift(bench: bench)), ("C client", .c(path: cClient))]
                 if havePython && size == 4096 { programs.append(("Python client", .python(interpreter: python, script: pyClient, mean: false))) }

@@ -106,24 +106,7 @@ struct Report {
         md += gstreamerSection()
         md += recordingSection()
 
-        md += String(format: "\n## Notification latency at %.0f frames/s, one client, `header` payload\n\n", results.latencyRate)
-        md += "Device completion (the timestamp the device writes into the slot descriptor) to the client holding the frame, in µs. "
-        md += "Ratios are p99 against the bare eventfd wake-up between two processes in the same run. "
-        md += "*lease* and *latest, messages*: the device wakes the daemon, which sends the client a Frames message "
-        md += "(two wake-ups; a lease must come from the daemon). *latest*: the device rings the client's doorbell "
-        md += "eventfd itself and the client reads the ring head (one wake-up). *busy-poll*: the client spins on the "
-        md += "ring head (no wake-up), on a core of its own (`taskset`; the daemon and its device thread on the other).\n\n"
-        md += "| frame | client | samples | p50 | p99 | p99.9 | max | p99 / eventfd p99 |\n|---:|---|---:|---:|---:|---:|---:|---:|\n"
-        let bareP99 = results.eventfdProcesses?.p99
-        for l in results.latency {
-            let p = l.percentiles
-            md += "| \(Self.size(l.frameBytes)) | \(l.system) | \(p.samples) | " + String(format: "%.1f | %.1f | %.1f | %.1f", p.p50, p.p99, p.p999, p.max)
-            md += " | " + Self.ratio(p.p99, bareP99) + " |\n"
-        }
-        for (name, p) in [("eventfd, two threads", results.eventfdThreads), ("eventfd, two processes", results.eventfdProcesses)] {
-            guard let p else { continue }
-            md += "| – | \(name) | \(p.samples) | " + String(format: "%.1f | %.1f | %.1f | %.1f", p.p50, p.p99, p.p999, p.max) + " | " + Self.ratio(p.p99, bareP99) + " |\n"
-        }
+        md += latencySection()
 
         md += "\n## Ring setup: 1 GiB, as the daemon does it\n\n| pages | memfd + ftruncate + mmap | MADV_POPULATE_WRITE | mlock | seal | total |\n|---|---:|---:|---:|---:|---:|\n"
         for t in results.ringSetup {
@@ -198,6 +181,25 @@ struct Report {
                           String(format: "worst p99 %.1f µs vs %.1f µs: %.2f×", w, bare, w / bare), w / bare <= 1.5)
                 }
             }
+        }
+        if let bare = results.eventfdProcesses?.p50 {
+            for name in ["capture lease", "capture latest"] {
+                if let w = results.latency.filter({ $0.system == name }).map(\.percentiles.p50).max() {
+                    check("p50 notification latency (\(name.dropFirst(8))) ≤ 2× bare eventfd wake-up between processes",
+                          String(format: "worst p50 %.1f µs vs %.1f µs: %.2f×", w, bare, w / bare), w / bare <= 2)
+                }
+            }
+        }
+        var perSizeQueued: [String] = []
+        var notLower = true
+        for s in sizes {
+            guard let r = find("capture", "header", "lease", s, 1), let q = find("capture, daemon-queued", "header", "lease", s, 1), q.perClientFps > 0 else { continue }
+            perSizeQueued.append(String(format: "%@ %.2f×", Self.size(s), r.perClientFps / q.perClientFps))
+            if r.perClientFps < q.perClientFps { notLower = false }
+        }
+        if !perSizeQueued.isEmpty {
+            check("header mode, 1 lease client: frames/s with the device recycling slots ≥ daemon-queued, every size",
+                  perSizeQueued.joined(separator: ", "), notLower)
         }
         let busy = results.latency.filter { $0.system == "capture latest, busy-poll" }.map(\.percentiles.p99)
         if let w = busy.max() { check("busy-poll client p99 ≤ 2 µs", String(format: "worst p99 %.2f µs", w), w <= 2) }
@@ -280,6 +282,40 @@ struct Report {
         md += "| frame | pipelines | capturesrc frames/s | shmsrc frames/s | ratio | reader µs CPU/frame capturesrc | shmsrc | producer µs CPU/frame captured | shmsink |\n"
         md += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         return md + rows
+    }
+
+    /// Device completion to client, against the bare eventfd wake-up of the same run.
+    func latencySection() -> String {
+        var md = ""
+        md += String(format: "\n## Notification latency at %.0f frames/s, one client, `header` payload\n\n", results.latencyRate)
+        md += "Device completion (the timestamp the device writes into the slot descriptor) to the client holding the frame, in µs. "
+        md += "Ratios are p99 against the bare eventfd wake-up between two processes in the same run. "
+        md += "*lease*: the device recycles its slots and rings the client's doorbell; the client takes its own lease "
+        md += "in its holds page (one wake-up, no daemon; PROTOCOL.md §3.2.2). *latest*: the device rings the doorbell and "
+        md += "the client reads the ring head (one wake-up). *, messages*: the device wakes the daemon, which sends the client "
+        md += "a Frames message (two wake-ups). *lease, daemon-queued*: the path before the device recycled its slots — the "
+        md += "daemon queues slots to the device (`queue_depth`) and grants leases by message. *busy-poll*: the client spins "
+        md += "on the ring head (no wake-up), on a core of its own (`taskset`; the daemon and its device thread on the other).\n\n"
+        md += "| frame | client | samples | p50 | p99 | p99.9 | max | p99 / eventfd p99 |\n|---:|---|---:|---:|---:|---:|---:|---:|\n"
+        let bareP99 = results.eventfdProcesses?.p99
+        for l in results.latency {
+            let p = l.percentiles
+            md += "| \(Self.size(l.frameBytes)) | \(l.system) | \(p.samples) | " + String(format: "%.1f | %.1f | %.1f | %.1f", p.p50, p.p99, p.p999, p.max)
+            md += " | " + Self.ratio(p.p99, bareP99) + " |\n"
+        }
+        for (name, p) in [("eventfd, two threads", results.eventfdThreads), ("eventfd, two processes", results.eventfdProcesses)] {
+            guard let p else { continue }
+            md += "| – | \(name) | \(p.samples) | " + String(format: "%.1f | %.1f | %.1f | %.1f", p.p50, p.p99, p.p999, p.max) + " | " + Self.ratio(p.p99, bareP99) + " |\n"
+        }
+
+        let bare = results.eventfdProcesses
+        for name in ["capture lease", "capture latest"] {
+            let rows = results.latency.filter { $0.system == name }
+            guard let bare, let w99 = rows.map(\.percentiles.p99).max(), let w50 = rows.map(\.percentiles.p50).max() else { continue }
+            md += String(format: "\n- %@: worst p99 %.1f µs = %.2f× the bare wake-up's %.1f µs (target ≤ 1.5×); worst p50 %.1f µs = %.2f× its %.1f µs (target ≤ 2×)",
+                         String(name.dropFirst(8)), w99, w99 / bare.p99, bare.p99, w50, w50 / bare.p50, bare.p50)
+        }
+        return md + "\n"
     }
 
     /// The client libraries against each other: same daemon, same rounds, one client each.

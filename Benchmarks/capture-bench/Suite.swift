@@ -73,6 +73,7 @@ struct SuiteCommand: ParsableCommand {
     @Option(help: "The Python client") var pyClient = "Benchmarks/py-client.py"
     @Flag(help: "Skip the C and Python clients") var noLanguages = false
     @Flag(help: "Only compare the client libraries (prints, writes no report)") var onlyLanguages = false
+    @Flag(help: "Only measure notification latency against the bare wake-up (prints, writes no report)") var onlyLatency = false
     @Option(help: "Seconds of sim0 capturectl record runs (0: skip recording)") var recordSeconds = 60.0
     @Option(help: "Where the recordings (and dd) write: a directory on the filesystem to measure") var recordDirectory = "/var/tmp"
 
@@ -98,6 +99,14 @@ struct SuiteCommand: ParsableCommand {
             print(Report(results: results, plotPath: plot).languagesSection())
             return
         }
+        if onlyLatency {
+            let latencySamples = Int(latencyRate * latencySeconds)
+            results.eventfdThreads = try Machine.eventfdWake(processes: false, count: latencySamples, rate: latencyRate)
+            results.eventfdProcesses = try Machine.eventfdWake(processes: true, count: latencySamples, rate: latencyRate)
+            try measureLatency(captured: capturedPath, bench: bench, into: &results)
+            print(Report(results: results, plotPath: plot).latencySection())
+            return
+        }
         log("machine: \(results.machine)")
         results.memcpyBytesPerSecond = Machine.memcpyBandwidth()
         log(String(format: "memcpy %.1f GB/s", results.memcpyBytesPerSecond / 1e9))
@@ -110,18 +119,26 @@ struct SuiteCommand: ParsableCommand {
         // The zero-copy signature (header payload, one client, every size) is measured in rounds
         // over all sizes, so the machine's slow drifts hit every size alike; the median counts.
         var signature: [String: [Throughput]] = [:]
+        // Each size also on a device the daemon queues slots to (queue_depth) with leases granted
+        // by message: the path before the device recycled its own slots, for the ratio.
         for _ in 0..<5 {
             for size in sizes {
                 let slots = Self.slots
-                let daemon = try BenchDaemon(captured: capturedPath, stream: .init(frameBytes: size, frameRate: 0, payload: "header", slots: slots,
-                                                                                  queueDepth: slots / 4, maxLeases: slots))
-                defer { daemon.stop() }
-                for mode in ["lease", "latest"] {
-                    let r = try runCapture(daemon, bench: bench, payload: "header", mode: mode, size: size, clients: 1)
-                    signature["\(mode) \(size)", default: []].append(r)
-                    log(String(format: "signature %@ %8d B: %9.0f frames/s", mode, size, r.perClientFps))
+                for queued in [false, true] {
+                    let daemon = try BenchDaemon(captured: capturedPath, stream: .init(frameBytes: size, frameRate: 0, payload: "header", slots: slots,
+                                                                                      queueDepth: queued ? slots / 4 : nil, maxLeases: slots))
+                    defer { daemon.stop() }
+                    for mode in queued ? ["lease"] : ["lease", "latest"] {
+                        let r = try runCapture(daemon, bench: bench, payload: "header", mode: mode, size: size, clients: 1, system: queued ? "capture, daemon-queued" : "capture")
+                        signature["\(mode)\(queued ? " queued" : "") \(size)", default: []].append(r)
+                        log(String(format: "signature %@%@ %8d B: %9.0f frames/s", mode, queued ? " (daemon-queued)" : "", size, r.perClientFps))
+                    }
                 }
             }
+        }
+        for size in sizes {
+            let runs = signature["lease queued \(size)"] ?? []
+            if !runs.isEmpty { results.throughput.append(runs.sorted { $0.perClientFps < $1.perClientFps }[runs.count / 2]) }
         }
 
         if !noLanguages { try measureLanguages(captured: capturedPath, bench: bench, into: &results) }
@@ -133,7 +150,7 @@ struct SuiteCommand: ParsableCommand {
                 // A client may lease every slot: at full speed the device then waits for
                 // releases instead of filling frames no one can take (lease-limit drops).
                 let stream = BenchDaemon.Stream(frameBytes: size, frameRate: 0, payload: payload, slots: slots,
-                                                queueDepth: slots / 4, maxLeases: slots)
+                                                queueDepth: nil, maxLeases: slots)
                 let daemon = try BenchDaemon(captured: capturedPath, stream: stream)
                 defer { daemon.stop() }
                 for n in clients {
@@ -175,28 +192,7 @@ struct SuiteCommand: ParsableCommand {
             }
         }
 
-        for size in sizes {
-            let stream = BenchDaemon.Stream(frameBytes: size, frameRate: latencyRate, payload: "header", slots: Self.slots,
-                                            queueDepth: 4, maxLeases: 8)
-            let daemon = try BenchDaemon(captured: capturedPath, stream: stream)
-            defer { daemon.stop() }
-            for (name, args) in [("capture lease", ["--mode", "lease"]), ("capture latest", ["--mode", "latest"]),
-                                 ("capture latest, messages", ["--mode", "latest", "--no-doorbell"]),
-                                 ("capture latest, busy-poll", ["--mode", "latest", "--busy-poll"])] {
-                let opens = monotonicNanoseconds() + 300_000_000
-                let closes = opens + UInt64(latencySeconds * 1e9)
-                // A busy-polling client is deployed on a core of its own: the last core is its,
-                // the daemon (with the device thread) keeps the others.
-                let busy = args.contains("--busy-poll")
-                if busy, let cpus = Self.producerCores { Self.pin(pid: daemon.pid, cpus: cpus) }
-                let child = try Self.child(bench, ["client", "--socket", daemon.socket, "--latency", "--opens", "\(opens)", "--closes", "\(closes)"] + args,
-                                           cpus: busy ? Self.clientCores : nil)
-                let r = try decode(child.collect())
-                guard let p = r.latency else { continue }
-                results.latency.append(Latency(system: name, frameBytes: size, percentiles: p))
-                log(String(format: "latency %@ %8d B: p50 %.1f p99 %.1f p99.9 %.1f us", name, size, p.p50, p.p99, p.p999))
-            }
-        }
+        try measureLatency(captured: capturedPath, bench: bench, into: &results)
 
         if recordSeconds > 0 { try measureRecording(captured: capturedPath, seconds: recordSeconds, into: &results) }
 
@@ -205,6 +201,38 @@ struct SuiteCommand: ParsableCommand {
         try json.write(to: URL(fileURLWithPath: (report as NSString).deletingPathExtension + ".json"))
         try Report(results: results, plotPath: plot).write(to: report)
         log("wrote \(report) and \(plot) in \(Int(results.seconds)) s")
+    }
+
+    /// Device completion to the client holding the frame, one client at a time: on a device that
+    /// recycles its slots (self-serve leases, doorbells), and, for the ratio, lease clients of a
+    /// device the daemon queues slots to, granted leases by message (the path before).
+    func measureLatency(captured capturedPath: String, bench: String, into results: inout Results) throws {
+        for size in sizes {
+            for queued in [false, true] {
+                let stream = BenchDaemon.Stream(frameBytes: size, frameRate: latencyRate, payload: "header", slots: Self.slots,
+                                                queueDepth: queued ? 4 : nil, maxLeases: 8)
+                let daemon = try BenchDaemon(captured: capturedPath, stream: stream)
+                defer { daemon.stop() }
+                let runs: [(String, [String])] = queued ? [("capture lease, daemon-queued", ["--mode", "lease", "--no-doorbell"])]
+                    : [("capture lease", ["--mode", "lease"]), ("capture lease, messages", ["--mode", "lease", "--no-doorbell"]),
+                       ("capture latest", ["--mode", "latest"]), ("capture latest, messages", ["--mode", "latest", "--no-doorbell"]),
+                       ("capture latest, busy-poll", ["--mode", "latest", "--busy-poll"])]
+                for (name, args) in runs {
+                    let opens = monotonicNanoseconds() + 300_000_000
+                    let closes = opens + UInt64(latencySeconds * 1e9)
+                    // A busy-polling client is deployed on a core of its own: the last core is its,
+                    // the daemon (with the device thread) keeps the others.
+                    let busy = args.contains("--busy-poll")
+                    if busy, let cpus = Self.producerCores { Self.pin(pid: daemon.pid, cpus: cpus) }
+                    let child = try Self.child(bench, ["client", "--socket", daemon.socket, "--latency", "--opens", "\(opens)", "--closes", "\(closes)"] + args,
+                                               cpus: busy ? Self.clientCores : nil)
+                    let r = try decode(child.collect())
+                    guard let p = r.latency else { continue }
+                    results.latency.append(Latency(system: name, frameBytes: size, percentiles: p))
+                    log(String(format: "latency %@ %8d B: p50 %.1f p99 %.1f p99.9 %.1f us", name, size, p.p50, p.p99, p.p999))
+                }
+            }
+        }
     }
 
     static let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
@@ -293,7 +321,7 @@ struct SuiteCommand: ParsableCommand {
         }
         let slots = Self.slots
         let daemon = try BenchDaemon(captured: captured, stream: .init(frameBytes: size, frameRate: 0, payload: "header", slots: slots,
-                                                                      queueDepth: slots / 4, maxLeases: slots))
+                                                                      queueDepth: nil, maxLeases: slots))
         defer { daemon.stop() }
         if let cpus = Self.producerCores { Self.pin(pid: daemon.pid, cpus: cpus) }
         return try runGstReaders(source: "capture:\(daemon.socket):bench", producer: daemon.pid, system: "capturesrc", size: size, clients: n)

@@ -36,6 +36,8 @@ extension CaptureClient {
             }
         case .leaseRevoked(let e):
             state.withLock { s in
+                // Self-serve: the device no longer honours that hold; the entry is free again.
+                if let page = current.holds { s.holds.release(e.sequence, in: page) }
                 s.statistics.revoked += 1
                 s.inbox.append(.leaseRevoked(sequence: e.sequence, slot: e.slot))
             }

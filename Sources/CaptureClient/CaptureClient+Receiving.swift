@@ -23,7 +23,11 @@ extension CaptureClient {
             if let bell = current.doorbell {
                 // The ring head first: the bell may have rung for it already. The bell is reset
                 // before the head is read again, so a frame published meanwhile rings it anew.
-                if let frame = takeNewest(from: current) { return .frame(frame) }
+                if current.holds != nil {
+                    if takeSelfServed(from: current) { continue } // the inbox has them now
+                } else if let frame = takeNewest(from: current) {
+                    return .frame(frame)
+                }
                 let ready = Poll.readable(current.socket, bell, timeoutNanoseconds: wait)
                 if ready.second { bell.drainReadable() }
                 socketReady = ready.first

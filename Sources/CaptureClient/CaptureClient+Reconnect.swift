@@ -14,6 +14,7 @@ extension CaptureClient {
                 let head = fresh.welcome.headSequence
                 state.withLock { s in
                     s.connection = fresh
+                    s.holds = SelfServeHolds() // a new session has its own holds page
                     s.newestTaken = head
                     s.statistics.reconnects += 1
                     let lastSeen = s.statistics.lastSequence

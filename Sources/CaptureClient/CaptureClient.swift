@@ -30,7 +30,8 @@ public final class CaptureClient: Sendable {
     let socketPath: String
     /// How long to keep trying to reconnect; nil: do not reconnect.
     let reconnectFor: Duration?
-    /// Whether Hello asks for a doorbell (latest mode).
+    /// Whether Hello asks to be woken by the device: a doorbell (latest mode), self-serve
+    /// leases (lease mode).
     let wantsDoorbell: Bool
     let state: Locked<State>
     /// Set by `close()`; read without the lock by waiting threads.
@@ -43,6 +44,8 @@ public final class CaptureClient: Sendable {
         var statistics = Statistics()
         /// The newest sequence taken from the ring head (doorbell or busy polling).
         var newestTaken: UInt64 = 0
+        /// Self-serve lease mode: which entries of the holds page are free or hold what.
+        var holds = SelfServeHolds()
     }
 
     public struct Statistics: Sendable, Equatable {
@@ -66,9 +69,9 @@ public final class CaptureClient: Sendable {
     /// Connects to `socketPath`, asks for `stream` in `mode`, and maps the ring read-only.
     /// `maxLeases` 0 takes the stream's limit. `reconnect`: keep the session alive across
     /// daemon restarts, retrying with backoff for up to that long each time.
-    /// `doorbell` (latest mode): ask to be woken by the device itself rather than by the
-    /// daemon's Frames message — one wake-up instead of two. Streams whose device cannot ring
-    /// doorbells fall back to messages silently.
+    /// `doorbell`: ask to be woken by the device itself rather than by the daemon's Frames
+    /// message — one wake-up instead of two. In lease mode the client then takes its own leases
+    /// (PROTOCOL.md §3.2.2). Streams whose device cannot fall back to messages silently.
     public init(stream: String, mode: ClientMode = .lease, maxLeases: Int = 0,
                 socketPath: String = SocketPath.default, reconnect: Duration? = nil, doorbell: Bool = true) throws {
         self.stream = stream
@@ -76,7 +79,7 @@ public final class CaptureClient: Sendable {
         self.maxLeases = maxLeases
         self.socketPath = socketPath
         reconnectFor = reconnect
-        wantsDoorbell = doorbell && mode == .latest
+        wantsDoorbell = doorbell
         let hello = Self.hello(stream: stream, mode: mode, maxLeases: maxLeases, doorbell: wantsDoorbell)
         state = Locked(State(connection: try Connection.open(socketPath: socketPath, hello: hello, generation: 0)))
     }
@@ -89,7 +92,7 @@ public final class CaptureClient: Sendable {
         self.maxLeases = maxLeases
         socketPath = ""
         reconnectFor = nil
-        wantsDoorbell = doorbell && mode == .latest
+        wantsDoorbell = doorbell
         let hello = Self.hello(stream: stream, mode: mode, maxLeases: maxLeases, doorbell: wantsDoorbell)
         state = Locked(State(connection: try Connection(handshakeOn: socket, hello: hello, generation: 0)))
     }
@@ -100,8 +103,11 @@ public final class CaptureClient: Sendable {
         try CaptureClient(stream: stream, mode: mode, maxLeases: maxLeases, socketPath: socketPath, reconnect: reconnect, doorbell: doorbell)
     }
 
+    /// Lease mode asks to take its own leases (granted when the stream's device recycles its
+    /// slots: one wake-up per frame, no daemon in between); latest mode asks for a doorbell.
     static func hello(stream: String, mode: ClientMode, maxLeases: Int, doorbell: Bool) -> Message {
-        .hello(stream: stream, mode: mode, maxLeases: UInt16(clamping: maxLeases), flags: doorbell ? .doorbell : [])
+        .hello(stream: stream, mode: mode, maxLeases: UInt16(clamping: maxLeases),
+               flags: !doorbell ? [] : mode == .lease ? .selfServe : .doorbell)
     }
 
     deinit { state.withLock { $0.connection.close() } }
@@ -111,6 +117,13 @@ public final class CaptureClient: Sendable {
     public func release(_ frames: [Frame]) throws {
         guard mode == .lease, !frames.isEmpty else { return }
         let current = connection
+        if let page = current.holds {
+            // Self-serve: clear the entries; no message, no daemon.
+            state.withLock { s in
+                for f in frames where f.session == current.generation { s.holds.release(f.sequence, in: page) }
+            }
+            return
+        }
         let mine = frames.filter { $0.session == current.generation }.map(\.entry)
         for start in stride(from: 0, to: mine.count, by: CaptureProtocol.maxBatch) {
             let chunk = Array(mine[start..<min(start + CaptureProtocol.maxBatch, mine.count)])

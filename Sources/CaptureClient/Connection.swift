@@ -15,8 +15,11 @@ final class Connection: Sendable {
     let ring: RingReader
     /// Numbers the sessions of one client (reconnects start a new one).
     let generation: Int
-    /// Latest mode: what the device rings for every frame, an eventfd or a pipe (nil: Frames messages).
+    /// Latest and self-serve lease mode: what the device rings for every frame, an eventfd or a
+    /// pipe (nil: Frames messages).
     let doorbell: FileDescriptor?
+    /// Self-serve lease mode: this client's holds page (PROTOCOL.md §5.2), mapped read-write.
+    let holds: HoldsPage?
 
     /// Connects to `socketPath` and says `hello`.
     static func open(socketPath: String, hello: Message, generation: Int) throws -> Connection {
@@ -36,9 +39,9 @@ final class Connection: Sendable {
         guard case .welcome(let welcome) = reply else {
             throw CaptureClientError.protocolViolation("expected Welcome, got \(reply.type)")
         }
-        let expected = welcome.doorbell ? 2 : 1
-        guard received.count == expected else {
-            throw CaptureClientError.protocolViolation("Welcome carried \(received.count) descriptors, expected \(expected) (the ring's memfd\(welcome.doorbell ? " and a doorbell" : ""))")
+        let expected = 1 + (welcome.doorbell ? 1 : 0) + (welcome.selfServe ? 1 : 0)
+        guard received.count == expected, !welcome.selfServe || welcome.doorbell else {
+            throw CaptureClientError.protocolViolation("Welcome carried \(received.count) descriptors, expected \(expected) (the ring's memfd\(welcome.doorbell ? ", a doorbell" : "")\(welcome.selfServe ? ", a holds page" : ""))")
         }
         defer { received[0].close() } // the mapping keeps the ring; its descriptor is not needed
         let ring = try RingReader(memfd: received[0])
@@ -47,11 +50,14 @@ final class Connection: Sendable {
         }
         let bell = welcome.doorbell ? received[1] : nil
         try bell?.setNonBlocking() // drained until it would block
+        let holds = welcome.selfServe ? try HoldsPage(memfd: received[2]) : nil
+        guard holds?.isValid ?? true else { throw CaptureClientError.protocolViolation("the holds page has no CAPHOLD1 magic") }
         self.socket = socket
         self.welcome = welcome
         self.ring = ring
         self.generation = generation
         doorbell = bell
+        self.holds = holds
     }
 
     /// The daemon's answer to a request: an Error becomes `.refused`, a closed socket

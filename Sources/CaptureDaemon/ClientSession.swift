@@ -1,4 +1,5 @@
 import CaptureProtocol
+import CaptureRing
 import CaptureSystem
 import DequeModule
 
@@ -18,6 +19,13 @@ final class ClientSession {
     var stream: StreamEngine?
     var mode: ClientMode = .lease
     var maxLeases = 0
+    /// Said `selfServe` in Hello: understands drop reason 5 (and takes its own leases when the
+    /// stream's device recycles slots: then `holds` is set).
+    var selfServe = false
+    /// A self-serve client's holds page and its registration with the device (StreamEngine's).
+    var holds: (page: HoldsPage, id: UInt32)?
+    /// When the daemon first saw each held sequence of a self-serve client (lease timeouts).
+    var holdsSeenAt: [UInt64: UInt64] = [:]
 
     private(set) var outbox = Deque<Message>()
     /// When the daemon last found the socket full, or a latest client's previous Frames unread
@@ -93,6 +101,12 @@ final class ClientSession {
         } else {
             outbox.append(.frames([frame]))
         }
+    }
+
+    /// A self-serve client (no messages): the device rang for a frame it had room to take, or
+    /// one it could not take, at its limit or lost by the device. The client finds out itself.
+    func count(offered: Bool, dropped drops: UInt64 = 1) {
+        if offered { delivered += 1 } else { dropped += drops }
     }
 
     /// Queues a drop report, merged with the previous one when it continues it.

@@ -149,14 +149,18 @@ extension Daemon {
         session.mode = mode
         let limit = engine.config.maxLeases
         session.maxLeases = mode == .latest ? 0 : (maxLeases == 0 ? limit : min(Int(maxLeases), limit))
-        // A doorbell when asked for and the device can ring one; otherwise Frames messages.
-        let bell = engine.attach(session, doorbell: mode == .latest && flags.contains(.doorbell))
+        // A doorbell when asked for and the device can ring one; otherwise Frames messages. A
+        // self-serve lease client of a recycling device also gets its holds page.
+        let (bell, holds) = engine.attach(session, doorbell: mode == .latest && flags.contains(.doorbell),
+                                          selfServe: flags.contains(.selfServe))
+        defer { holds?.close() } // the client has its own copy once the Welcome is sent
+        updateDeviceWatches()
         let welcome = Welcome(clientID: session.id, mode: mode, maxLeases: UInt16(session.maxLeases),
                               leaseTimeoutMilliseconds: UInt32(config.leaseTimeoutMilliseconds),
                               ringBytes: UInt64(engine.ring.geometry.ringBytes), headSequence: engine.lastSequence,
-                              doorbell: bell != nil)
+                              doorbell: bell != nil, selfServe: holds != nil)
         do {
-            let fds = [ringFD] + (bell.map { [$0] } ?? [])
+            let fds = [ringFD] + (bell.map { [$0] } ?? []) + (holds.map { [$0] } ?? [])
             guard try MessageSocket.send(session.socket, .welcome(welcome), passing: fds, blocking: false) == .sent else {
                 return disconnect(session, why: "socket full before Welcome")
             }
@@ -165,7 +169,7 @@ extension Daemon {
         }
         logger.info("client connected", metadata: [
             "message_id": "\(MessageID.clientConnected)", "stream": "\(streamName)", "client": "\(session.id)", "pid": "\(session.peer.pid)", "uid": "\(session.peer.uid)",
-            "mode": "\(mode)", "max_leases": "\(session.maxLeases)", "doorbell": "\(bell != nil)"])
+            "mode": "\(mode)", "max_leases": "\(session.maxLeases)", "doorbell": "\(bell != nil)", "self_serve": "\(holds != nil)"])
     }
 
     /// Answers with an Error and closes the connection; everyone else carries on.
@@ -180,6 +184,7 @@ extension Daemon {
         guard !session.closing else { return }
         session.closing = true
         let held = session.stream?.detach(session) ?? 0
+        updateDeviceWatches()
         epoll.remove(session.socket)
         session.socket.close()
         sessions[session.id] = nil
@@ -197,6 +202,7 @@ extension Daemon {
         guard !session.closing, session.goodbyeSince == nil else { return }
         if let engine = session.stream {
             let held = engine.detach(session)
+            updateDeviceWatches()
             logger.info("client disconnected: \(text)", metadata: [
                 "message_id": "\(MessageID.clientDisconnected)", "stream": "\(engine.config.name)", "client": "\(session.id)",
                 "pid": "\(session.peer.pid)", "uid": "\(session.peer.uid)", "leases_returned": "\(held)"])

@@ -17,14 +17,24 @@ import CaptureSystem
 ///    blocking; a latest client is sent a Frames message only when it has read the last one.
 /// 6. The 100 ms timer: rates, watchdog, systemd status, lease timeouts, evictions, the Hello
 ///    deadline, and status tokens.
+/// 7. A device whose clients are all woken by the device itself (doorbells, self-serve leases)
+///    is not watched: nobody waits for the daemon to hear of a frame, so its completions are
+///    collected every `collectInterval` and the daemon stays off the per-frame path.
+///    Hang-ups still wake the loop (epoll reports them whatever is asked).
 extension Daemon {
     static let messagesPerTurn = 16
     static let deviceServiceInterval: UInt64 = 200_000 // ns
+    static let collectInterval: UInt64 = 10_000_000 // ns
 
     /// The event loop; returns after SIGINT/SIGTERM.
     public func run() throws {
         while running {
-            let ready = try epoll.wait(timeoutMilliseconds: 1000)
+            let unwatched = streams.contains { $0?.completionsWatched == false }
+            let ready = try epoll.wait(timeoutMilliseconds: unwatched ? Int32(Self.collectInterval / 1_000_000) : 1000)
+            if unwatched && monotonicNanoseconds() - lastCollect >= Self.collectInterval {
+                serviceAllDevices()
+                lastCollect = monotonicNanoseconds()
+            }
             for (token, events) in ready where token & Token.kindMask == Token.device {
                 serviceDevice(index: Int(token & ~Token.kindMask), events: events)
             }
@@ -60,6 +70,18 @@ extension Daemon {
         } catch {
             // A device that fails or goes away takes its stream with it, not the daemon.
             detach(index: index, why: "device \(engine.device.name) failed: \(error)")
+        }
+    }
+
+    /// Rule 7: watches each device's completions only while one of its clients needs the daemon
+    /// to hear of every frame at once (Frames messages).
+    func updateDeviceWatches() {
+        for (index, engine) in streams.enumerated() {
+            guard let engine else { continue }
+            let wanted = engine.wantsEveryCompletion
+            guard wanted != engine.completionsWatched else { continue }
+            try? epoll.modify(engine.device.completionDescriptor, events: wanted ? .readable : [], token: Token.device | UInt64(index))
+            engine.completionsWatched = wanted
         }
     }
 
@@ -140,6 +162,7 @@ extension Daemon {
             }
             if let engine = session.stream, engine.leaseCount(of: session) > 0 {
                 let n = engine.revokeExpiredLeases(of: session, now: now, timeout: leaseTimeout)
+                    + engine.revokeExpiredHolds(of: session, now: now, timeout: leaseTimeout)
                 if n > 0 {
                     logger.warning("leases revoked after \(config.leaseTimeoutMilliseconds) ms", metadata: [
                         "message_id": "\(MessageID.leasesRevoked)", "stream": "\(engine.config.name)", "client": "\(session.id)", "pid": "\(session.peer.pid)", "count": "\(n)"])

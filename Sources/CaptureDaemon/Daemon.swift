@@ -53,6 +53,8 @@ public final class Daemon {
     var lastStatusLine: UInt64 = 0
     /// When devices were last drained (the loop drains them again when other work ran long).
     var lastDeviceService: UInt64 = 0
+    /// When unwatched devices were last collected (Daemon+EventLoop rule 7).
+    var lastCollect: UInt64 = 0
 
     enum Token {
         static let listener: UInt64 = 1 << 56

@@ -1,3 +1,4 @@
+import CaptureDevice
 import CaptureProtocol
 
 /// Who holds which frame of one stream: the only record of leases (StreamEngine owns it).
@@ -16,9 +17,12 @@ struct LeaseTable {
     private var byClient: [UInt32: [UInt32: Lease]] = [:]
     /// Slots at least one client holds.
     private(set) var slotsHeld = 0
+    /// A device that recycles its own slots sees every lease here as a hold on the slot.
+    private let mirror: SlotHolds?
 
-    init(slotCount: Int) {
+    init(slotCount: Int, mirror: SlotHolds? = nil) {
         holders = Array(repeating: 0, count: slotCount)
+        self.mirror = mirror
     }
 
     func count(of client: UInt32) -> Int { byClient[client]?.count ?? 0 }
@@ -58,6 +62,9 @@ struct LeaseTable {
     }
 
     private mutating func hold(_ slot: UInt32, by delta: Int) {
+        if let mirror {
+            for _ in 0..<abs(delta) { if delta > 0 { mirror.hold(Int(slot)) } else { mirror.unhold(Int(slot)) } }
+        }
         let before = holders[Int(slot)]
         holders[Int(slot)] += delta
         if before == 0 && delta > 0 { slotsHeld += 1 }

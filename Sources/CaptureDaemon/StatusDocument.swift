@@ -64,8 +64,10 @@ final class StatusDocument {
             }
             let clients = engine.clients.map { c in
                 StatusReport.Client(id: c.id, pid: c.peer.pid, uid: c.peer.uid, mode: "\(c.mode)", leases: engine.leaseCount(of: c),
-                                    maxLeases: c.maxLeases, lag: engine.lastSequence &- c.lastNotified, delivered: c.delivered,
-                                    dropped: c.dropped, revoked: c.revoked, doorbell: engine.hasDoorbell(c))
+                                    maxLeases: c.maxLeases, lag: engine.lastSequence &- c.lastNotified,
+                                    // A self-serve client adds what only it saw: frames whose slots were reused first.
+                                    delivered: c.delivered, dropped: c.dropped + (c.holds?.page.recycled ?? 0),
+                                    revoked: c.revoked, doorbell: engine.hasDoorbell(c))
             }
             var stream = StatusReport.Stream(
                 name: engine.config.name, device: engine.device.name, payload: engine.config.payload.name,

@@ -35,8 +35,18 @@ final class StreamEngine {
     private var stopped = false
     /// Doorbells of this stream's clients, by client id (made by the device, removed on detach).
     private var doorbells: [UInt32: Doorbell] = [:]
+    /// Set when the device recycles its own slots (it can, and no queue_depth is configured):
+    /// the engine queues every slot once at start and never again; a lease is a hold the device
+    /// sees here, and self-serve clients register their holds pages here (PROTOCOL.md §5.2).
+    let recycling: SlotHolds?
 
     private(set) var clients: [ClientSession] = []
+    /// Whether the daemon's epoll watches the device's completions (Daemon+EventLoop rule 7).
+    var completionsWatched = true
+    /// A client waits for the daemon to hear of each frame: it is told by Frames messages.
+    var wantsEveryCompletion: Bool {
+        recycling == nil || clients.contains { !$0.closing && ($0.mode == .latest ? doorbells[$0.id] == nil : $0.holds == nil) }
+    }
     private(set) var lastSequence: UInt64 = 0
     private(set) var frames: UInt64 = 0
     private(set) var deviceDrops: UInt64 = 0
@@ -52,7 +62,13 @@ final class StreamEngine {
         self.logger = logger
         let n = ring.geometry.slotCount
         state = Array(repeating: .free, count: n)
-        leases = LeaseTable(slotCount: n)
+        if config.queueDepth == nil, let d = device as? RecyclingDevice, let holds = d.holds {
+            d.recycleSlots()
+            recycling = holds
+        } else {
+            recycling = nil
+        }
+        leases = LeaseTable(slotCount: n, mirror: recycling)
         free = (0..<UInt32(n)).reversed()
     }
 
@@ -86,9 +102,11 @@ final class StreamEngine {
             "free": "\(free.count)", "head_seq": "\(lastSequence)"])
     }
 
-    var slotsLeased: Int { leases.slotsHeld }
-    var slotsQueued: Int { queued }
-    func leaseCount(of client: ClientSession) -> Int { leases.count(of: client.id) }
+    var slotsLeased: Int {
+        leases.slotsHeld + clients.reduce(0) { $0 + ($1.holds != nil ? leasesHeld(by: $1) : 0) }
+    }
+    var slotsQueued: Int { recycling != nil ? ring.geometry.slotCount - slotsLeased : queued }
+    func leaseCount(of client: ClientSession) -> Int { leasesHeld(by: client) }
     func hasDoorbell(_ client: ClientSession) -> Bool { doorbells[client.id] != nil }
 
     func start() throws {
@@ -101,6 +119,16 @@ final class StreamEngine {
     /// first, then published ones, oldest first.
     func refill() throws {
         guard !stopped else { return }
+        if recycling != nil {
+            // Once, at start: every slot; the device keeps them circulating from then on.
+            if !free.isEmpty {
+                let all = Array(free.reversed())
+                free = []
+                for slot in all { state[Int(slot)] = .queued }
+                try device.queue(all)
+            }
+            return
+        }
         let depth = config.queueDepth ?? state.count
         var batch: [UInt32] = []
         while queued + batch.count < depth {
@@ -127,6 +155,18 @@ final class StreamEngine {
     func handleCompletions(now: UInt64) throws {
         let completions = try device.readCompletions()
         guard !completions.isEmpty else { return }
+        for c in completions where recycling != nil {
+            // The device recycles: slots are its own; the daemon announces, leases and counts.
+            guard Int(c.slot) < state.count else { continue }
+            if lastSequence > 0 && c.sequence > lastSequence + 1 {
+                reportDeviceDrop(first: lastSequence + 1, count: c.sequence - lastSequence - 1, now: now)
+            }
+            lastSequence = max(lastSequence, c.sequence)
+            frames += 1
+            let entry = FrameEntry(slot: c.slot, sequence: c.sequence)
+            for client in clients where !client.closing { offer(entry, to: client, now: now) }
+        }
+        if recycling != nil { return }
         for c in completions {
             let slot = Int(c.slot)
             guard slot < state.count, state[slot] == .queued else {
@@ -156,18 +196,40 @@ final class StreamEngine {
             }
             return
         }
+        if client.holds != nil {
+            // It takes its own leases; the device rang its doorbell. Counted for status only.
+            client.lastNotified = entry.sequence
+            let room = leasesHeld(by: client) < client.maxLeases
+            if !room { clientDrops += 1 }
+            client.count(offered: room)
+            return
+        }
         if leases.count(of: client.id) >= client.maxLeases {
             clientDrops += 1
             client.enqueue(drop: entry.sequence, count: 1, reason: .leaseLimit)
             return
         }
         leases.grant(entry, to: client.id, at: now)
+        if recycling != nil {
+            // The hold is in; is the frame still there? The device may have reused the slot
+            // before the daemon got to it (it was late by a ring's worth of frames).
+            let snap = ring.descriptor(Int(entry.slot)).snapshot()
+            if snap.isBeingFilled || snap.sequence != entry.sequence {
+                _ = leases.release(entry, by: client.id)
+                clientDrops += 1
+                client.enqueue(drop: entry.sequence, count: 1, reason: client.selfServe ? .recycled : .deviceOverrun)
+                return
+            }
+        }
         client.enqueue(frame: entry)
     }
 
     private func reportDeviceDrop(first: UInt64, count: UInt64, now: UInt64) {
         deviceDrops += count
-        for client in clients where !client.closing { client.enqueue(drop: first, count: count, reason: .deviceOverrun) }
+        // Self-serve clients read the device's gap log themselves (PROTOCOL.md §5.2).
+        for client in clients where !client.closing {
+            if client.holds != nil { client.count(offered: false, dropped: count) } else { client.enqueue(drop: first, count: count, reason: .deviceOverrun) }
+        }
         // Rate-limited: one line a second at most; the counters hold the totals.
         if now - lastDropLog > 1_000_000_000 {
             lastDropLog = now
@@ -194,13 +256,51 @@ final class StreamEngine {
     }
 
     /// A client joins. With `doorbell`, asks the device for one; returns the descriptor the
-    /// client gets with its Welcome (nil: no doorbell, the client gets Frames messages).
-    func attach(_ client: ClientSession, doorbell: Bool) -> FileDescriptor? {
+    /// client gets with its Welcome (nil: no doorbell, the client gets Frames messages). A
+    /// `selfServe` lease client of a recycling device gets a doorbell and a holds page, its
+    /// entries honoured up to its lease limit: it takes its own leases.
+    func attach(_ client: ClientSession, doorbell: Bool, selfServe: Bool = false) -> (bell: FileDescriptor?, holds: FileDescriptor?) {
         clients.append(client)
         client.lastNotified = lastSequence
-        guard doorbell, let bell = try? device.makeDoorbell() else { return nil }
+        client.selfServe = selfServe
+        let selfServing = selfServe && client.mode == .lease && recycling != nil
+        guard doorbell || selfServing, let bell = try? device.makeDoorbell() else { return (nil, nil) }
         doorbells[client.id] = bell
-        return bell.clientEnd
+        guard selfServing, let recycling else { return (bell.clientEnd, nil) }
+        guard let page = try? HoldsPage.create(limit: client.maxLeases, name: "capture-holds-\(config.name)-\(client.id)"),
+              let fd = try? page.memfd.duplicate() else { return (bell.clientEnd, nil) }
+        client.holds = (page, recycling.add(page, limit: client.maxLeases))
+        return (bell.clientEnd, fd)
+    }
+
+    /// Self-serve clients: holds older than `timeout` are revoked (the device stops honouring
+    /// them) and the client told. Returns how many.
+    func revokeExpiredHolds(of client: ClientSession, now: UInt64, timeout: UInt64) -> Int {
+        guard let (page, id) = client.holds, let recycling else { return 0 }
+        let voided = recycling.voided(id)
+        let held = Set(page.heldSequences(limit: client.maxLeases).filter { $0 >= voided })
+        client.holdsSeenAt = client.holdsSeenAt.filter { held.contains($0.key) }
+        for q in held where client.holdsSeenAt[q] == nil { client.holdsSeenAt[q] = now }
+        let expired = client.holdsSeenAt.filter { now - $0.value > timeout }.keys.sorted()
+        guard let newest = expired.last else { return 0 }
+        recycling.revoke(id, below: newest + 1)
+        for q in held.sorted() where q <= newest {
+            client.holdsSeenAt[q] = nil
+            client.enqueue(revoked: FrameEntry(slot: slot(of: q) ?? UInt32.max, sequence: q))
+        }
+        return expired.count
+    }
+
+    /// The slot holding frame `sequence`, if it is still in the ring.
+    private func slot(of sequence: UInt64) -> UInt32? {
+        (0..<ring.geometry.slotCount).first { ring.descriptor($0).snapshot().sequence == sequence }.map { UInt32($0) }
+    }
+
+    /// Leases a client holds: the daemon's, or a self-serve client's own.
+    func leasesHeld(by client: ClientSession) -> Int {
+        guard let (page, id) = client.holds, let recycling else { return leases.count(of: client.id) }
+        let voided = recycling.voided(id)
+        return page.heldSequences(limit: client.maxLeases).filter { $0 >= voided }.count
     }
 
     /// A client left: everything it held comes back at once, and its doorbell goes. Returns how
@@ -210,7 +310,12 @@ final class StreamEngine {
         if let bell = doorbells.removeValue(forKey: client.id) {
             device.removeDoorbell(bell) // the device no longer rings it; it closes with the last reference
         }
-        let held = leases.releaseAll(of: client.id)
+        var held = leases.releaseAll(of: client.id)
+        if let (_, id) = client.holds {
+            held += leasesHeld(by: client)
+            recycling?.remove(id) // the device no longer honours its page; everything comes back at once
+            client.holds = nil
+        }
         clients.removeAll { $0 === client }
         if held > 0 { try? refill() }
         return held

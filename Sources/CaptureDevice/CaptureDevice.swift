@@ -85,6 +85,19 @@ public protocol CaptureDevice: AnyObject {
     func removeDoorbell(_ bell: Doorbell)
 }
 
+/// A device that recycles slots itself (PROTOCOL.md §5.2): queued its slots once, it takes the
+/// oldest slot whose frame nobody holds whenever it needs one, so it never waits for the daemon
+/// — not when the daemon is late, stopped or restarting. Holds are the daemon's (per slot, for
+/// the leases it grants message clients) and self-serve clients' (their HoldsPages); the
+/// device checks them after marking the slot.
+public protocol RecyclingDevice: CaptureDevice {
+    /// Where holds are registered; set once a ring is attached.
+    var holds: SlotHolds? { get }
+    /// Recycle from the next start on (before start; not undone).
+    func recycleSlots()
+    var recycles: Bool { get }
+}
+
 public enum DeviceError: Error, CustomStringConvertible {
     case notAttached
     case invalidSlot(UInt32)

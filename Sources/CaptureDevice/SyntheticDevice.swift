@@ -14,7 +14,7 @@ import Synchronization
 /// completions the way /dev/captureN does: a queue the daemon drains, behind a descriptor that
 /// polls readable. The doorbell (an eventfd) rings only when the queue turns non-empty, so a
 /// busy device costs one write(2) per batch the daemon takes, not one per frame.
-public final class SyntheticDevice: CaptureDevice {
+public final class SyntheticDevice: RecyclingDevice {
     public struct Settings: Sendable {
         /// Frames per second; 0 means as fast as slots are queued. A source with a pace of its
         /// own (a replay at its recorded rate) sets the time between frames instead.
@@ -53,12 +53,15 @@ public final class SyntheticDevice: CaptureDevice {
         let frames = Atomic<UInt64>(0)
         let overruns = Atomic<UInt64>(0)
         /// Completions not yet read by the daemon, and the doorbell that says there are some.
-        let completions = Locked<[DeviceCompletion]>([])
+        let completions = Locked<Deque<DeviceCompletion>>([])
         let doorbell: EventCounter
         /// Clients' doorbells, rung after each publish (under this lock, so removal is final).
         let clientDoorbells = Locked<[Doorbell]>([])
         let closed = Atomic<Bool>(false)
         let target = Locked<(mapping: Mapping, geometry: RingGeometry)?>(nil)
+        /// Set before start: the device takes the oldest unheld slot itself (RecyclingDevice).
+        let recycling = Atomic<Bool>(false)
+        let holds = Locked<SlotHolds?>(nil)
 
         init() throws {
             wake = try EventCounter()
@@ -79,7 +82,17 @@ public final class SyntheticDevice: CaptureDevice {
         }
         let mapping = try Mapping(sharing: ring.memfd, length: ring.geometry.ringBytes, protection: [.read, .write])
         shared.target.withLock { $0 = (mapping, ring.geometry) }
+        shared.holds.withLock { $0 = SlotHolds(mapping: mapping, geometry: ring.geometry) }
     }
+
+    // MARK: RecyclingDevice
+
+    public var holds: SlotHolds? { shared.holds.withLock { $0 } }
+
+    /// From the next start on, the device recycles: after the slots it was queued once, it takes
+    /// the oldest slot whose frame nobody holds, and never waits for the daemon.
+    public func recycleSlots() { shared.recycling.store(true, ordering: .releasing) }
+    public var recycles: Bool { shared.recycling.load(ordering: .acquiring) }
 
     /// Takes the slots, to be filled in this order. Their frames stay readable until the
     /// producer starts on each (it turns the generation odd then, as the driver does).
@@ -111,7 +124,7 @@ public final class SyntheticDevice: CaptureDevice {
         shared.doorbell.drain()
         return shared.completions.withLock { queue in
             defer { queue.removeAll(keepingCapacity: true) }
-            return queue
+            return Array(queue)
         }
     }
 
@@ -154,10 +167,14 @@ public final class SyntheticDevice: CaptureDevice {
 
     // MARK: the producer thread
 
+    /// Completion records kept for a daemon that collects late.
+    static let completionLimit = 65_536
+
     private static func produce(shared: Shared, settings: Settings) {
         defer { shared.finished.signal() }
         guard let (mapping, geometry) = shared.target.withLock({ $0 }) else { return }
         let source = settings.source
+        let holds = shared.holds.withLock { $0 } ?? SlotHolds(mapping: mapping, geometry: geometry)
         let fixedPeriod = settings.frameRate > 0 ? UInt64(1e9 / settings.frameRate) : 0
         let paced = settings.paced
         var next = monotonicNanoseconds()
@@ -183,6 +200,7 @@ public final class SyntheticDevice: CaptureDevice {
                         // More than a second late (the machine stalled us): those frames never
                         // existed on time; count them as overruns like a real device would.
                         let missed = (now - next) / period
+                        if missed > 0 { RingGaps.log(ringBase: mapping.base, first: sequence + 1, count: missed) }
                         sequence += missed
                         shared.overruns.add(missed, ordering: .relaxed)
                         next += missed * period
@@ -196,11 +214,18 @@ public final class SyntheticDevice: CaptureDevice {
                 ended = true   // the slots stay queued, their frames as they were
                 continue
             }
-            let slot: UInt32? = shared.queued.withLock { $0.popFirst() }
+            let recycling = shared.recycling.load(ordering: .relaxed)
+            let slot: UInt32? = recycling ? takeUnheld(shared: shared, mapping: mapping, geometry: geometry, holds: holds)
+                                          : shared.queued.withLock { $0.popFirst() }
             guard let slot else {
-                if paced {
+                if paced || recycling {
+                    // No slot: this frame is lost for every client, and logged for those that
+                    // read the ring head themselves. (Recycling and full speed: every slot is held;
+                    // wait a little for a release instead of spinning.)
                     sequence += 1
                     shared.overruns.add(1, ordering: .relaxed)
+                    RingGaps.log(ringBase: mapping.base, first: sequence, count: 1)
+                    if !paced { _ = shared.wake.wait(timeoutNanoseconds: 100_000); shared.wake.drain() }
                 } else {
                     // Say we are idle, then look once more: queue() either sees the flag or
                     // its slot is seen here, so no wake-up is lost.
@@ -213,7 +238,7 @@ public final class SyntheticDevice: CaptureDevice {
             }
             sequence += 1
             let descriptor = SlotDescriptor(base: mapping.base + geometry.descriptorOffset(Int(slot)))
-            descriptor.beginFill()
+            if !recycling { descriptor.beginFill() } // takeUnheld() marked it already
             let slotBytes = UnsafeMutableRawBufferPointer(start: mapping.base + geometry.slotOffset(Int(slot)), count: geometry.slotStride)
             let fill = source.fill(slotBytes, sequence: sequence)
             let completion = DeviceCompletion(slot: slot, flags: fill.flags, bytes: UInt64(fill.length), sequence: sequence,
@@ -221,15 +246,47 @@ public final class SyntheticDevice: CaptureDevice {
             descriptor.publish(sequence: sequence, length: completion.bytes, timestamp: completion.timestampNanoseconds,
                                flags: fill.flags, checksum: fill.checksum)
             RingHead.publish(ringBase: mapping.base, sequence: sequence, slot: Int(slot))
+            if recycling { shared.queued.withLock { $0.append(slot) } } // back in line, behind every older frame
             if shared.closed.load(ordering: .acquiring) { return } // the daemon is going away
-            // Clients first: they are what the frame is for; the daemon's bookkeeping can follow.
-            shared.clientDoorbells.withLock { bells in for bell in bells { bell.ring() } }
             let wasEmpty = shared.completions.withLock { queue in
+                // A daemon that collects late (stopped, or not watching: it has no client to
+                // tell) finds the newest records; what it missed it sees as a sequence gap.
+                if queue.count >= Self.completionLimit { queue.removeFirst() }
                 queue.append(completion)
                 return queue.count == 1
             }
             if wasEmpty { shared.doorbell.signal() }
             shared.frames.add(1, ordering: .relaxed)
+            // The clients' doorbells last, right before this thread sleeps: a client woken
+            // onto this CPU runs at once instead of waiting for us (a wake-up across CPUs costs
+            // several times more than a hand-over on one).
+            shared.clientDoorbells.withLock { bells in for bell in bells { bell.ring() } }
+        }
+    }
+
+    /// The oldest slot in line whose frame nobody holds, taken out of the line with its
+    /// generation odd (the device's mark); nil when every slot is held. The mark comes before the
+    /// last look at the holds, and a holder stores its hold before it looks at the slot: one of
+    /// the two sees the other (PROTOCOL.md §5.2).
+    private static func takeUnheld(shared: Shared, mapping: Mapping, geometry: RingGeometry, holds: SlotHolds) -> UInt32? {
+        var i = 0
+        while true {
+            guard let slot = shared.queued.withLock({ i < $0.count ? $0[i] : nil }) else { return nil }
+            let descriptor = SlotDescriptor(base: mapping.base + geometry.descriptorOffset(Int(slot)))
+            let before = descriptor.snapshot()
+            let stale = before.generation != 0 && !before.isBeingFilled
+            if !stale || !holds.isHeld(slot: Int(slot), sequence: before.sequence) {
+                descriptor.beginFill()
+                capture_fence_seq_cst()
+                if stale && holds.isHeld(slot: Int(slot), sequence: before.sequence) {
+                    descriptor.abandonFill(restoring: before.generation) // a hold came in meanwhile
+                } else {
+                    // Only appends happen elsewhere, so the slot is still at index i.
+                    shared.queued.withLock { _ = $0.remove(at: i) }
+                    return slot
+                }
+            }
+            i += 1
         }
     }
 }

@@ -53,6 +53,10 @@ public enum DropReason: UInt32, Sendable, Codable, CustomStringConvertible {
     case backlog = 3
     /// Client-side only: published while the client was reconnecting to a restarted daemon.
     case reconnect = 4
+    /// The device reused the frame's slot before a lease could hold it: a self-serve client
+    /// that woke too late, or a daemon too late to lease it for a message client (sent only to
+    /// clients that said `selfServe` in Hello; others are told `deviceOverrun`).
+    case recycled = 5
 
     public var description: String {
         switch self {
@@ -60,6 +64,7 @@ public enum DropReason: UInt32, Sendable, Codable, CustomStringConvertible {
         case .leaseLimit: return "lease limit reached"
         case .backlog: return "client backlog"
         case .reconnect: return "published while reconnecting"
+        case .recycled: return "slot reused before it was held"
         }
     }
 }
@@ -125,6 +130,9 @@ public struct HelloFlags: OptionSet, Sendable, Equatable {
     public init(rawValue: UInt8) { self.rawValue = rawValue }
     /// Latest mode: wake me through an eventfd the device signals, not with Frames messages.
     public static let doorbell = HelloFlags(rawValue: 1)
+    /// Lease mode: I take my own leases (PROTOCOL.md §5.2) — give me a doorbell and a holds
+    /// page if the stream's device recycles its slots. Also: I understand drop reason 5.
+    public static let selfServe = HelloFlags(rawValue: 2)
 }
 
 public enum GoodbyeReason: UInt32, Sendable {
@@ -152,11 +160,14 @@ public struct Welcome: Sendable, Equatable {
     public var ringBytes: UInt64
     public var headSequence: UInt64
     /// A doorbell eventfd came with the ring's memfd: the device signals it for every frame it
-    /// publishes, and no Frames messages follow (latest mode).
+    /// publishes, and no Frames messages follow (latest mode, self-serve lease mode).
     public var doorbell: Bool
+    /// A holds page came after the doorbell: the client takes its own leases (PROTOCOL.md §5.2).
+    public var selfServe: Bool
     public init(clientID: UInt32, mode: ClientMode, maxLeases: UInt16, leaseTimeoutMilliseconds: UInt32, ringBytes: UInt64, headSequence: UInt64,
-                doorbell: Bool = false) {
+                doorbell: Bool = false, selfServe: Bool = false) {
         self.doorbell = doorbell
+        self.selfServe = selfServe
         self.clientID = clientID
         self.mode = mode
         self.maxLeases = maxLeases

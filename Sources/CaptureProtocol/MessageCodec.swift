@@ -17,7 +17,7 @@ extension Message {
         case let .welcome(v):
             w.u32(v.clientID)
             w.u8(v.mode.rawValue)
-            w.u8(v.doorbell ? 1 : 0)
+            w.u8((v.doorbell ? 1 : 0) | (v.selfServe ? 2 : 0))
             w.u16(v.maxLeases)
             w.u32(v.leaseTimeoutMilliseconds)
             w.u32(0)
@@ -88,7 +88,7 @@ extension Message {
         case .hello:
             guard let mode = ClientMode(rawValue: try r.u8("mode")) else { throw .malformed("unknown client mode") }
             // Bits this version does not know are ignored, so newer clients still get served.
-            let flags = HelloFlags(rawValue: try r.u8("flags")).intersection(.doorbell)
+            let flags = HelloFlags(rawValue: try r.u8("flags")).intersection([.doorbell, .selfServe])
             let maxLeases = try r.u16("max_leases")
             let nameLength = Int(try r.u16("name_length"))
             _ = try r.u16("reserved")
@@ -106,7 +106,7 @@ extension Message {
             let ringBytes = try r.u64("ring_bytes")
             let head = try r.u64("head_sequence")
             message = .welcome(Welcome(clientID: id, mode: mode, maxLeases: maxLeases, leaseTimeoutMilliseconds: timeout, ringBytes: ringBytes, headSequence: head,
-                                       doorbell: flags & 1 != 0))
+                                       doorbell: flags & 1 != 0, selfServe: flags & 2 != 0))
         case .frames, .release:
             let count = Int(try r.u32("count"))
             _ = try r.u32("reserved")

@@ -36,6 +36,24 @@ public enum RingLayout {
         public static let headSlot = at(\.head_slot)
         /// struct capture_frame_format (FrameFormat).
         public static let format = at(\.format)
+        public static let gapsWritten = at(\.gaps_written)
+        public static let gaps = at(\.gaps)
+    }
+
+    /// Runs of frames the device could not capture, logged in the header (RingGaps).
+    public static let gapLogEntries = Int(CAPTURE_RING_GAPS)
+
+    /// A self-serve lease client's page of holds (struct capture_holds, HoldsPage).
+    public enum Holds {
+        private static func at(_ field: PartialKeyPath<capture_holds>) -> Int { MemoryLayout<capture_holds>.offset(of: field)! }
+        public static let magicValue = UInt64(CAPTURE_HOLDS_MAGIC)
+        public static let bytes = Int(CAPTURE_HOLDS_BYTES)
+        public static let entries = Int(CAPTURE_HOLDS_ENTRIES)
+        public static let magic = at(\.magic)
+        public static let limit = at(\.limit)
+        public static let examined = at(\.examined)
+        public static let recycled = at(\.recycled)
+        public static let held = at(\.held)
     }
 
     /// Slot descriptor field offsets, relative to the descriptor (struct capture_slot_descriptor).
@@ -48,6 +66,7 @@ public enum RingLayout {
         public static let flags = at(\.flags)
         public static let checksum = at(\.checksum)
         public static let offset = at(\.offset)
+        public static let holds = at(\.holds)
     }
 }
 

@@ -37,6 +37,12 @@ public struct SlotDescriptor {
         capture_fence_release() // the odd store is visible before any payload store that follows
     }
 
+    /// Undoes beginFill() when the slot turned out to be held (nothing was written): the
+    /// generation goes back to `generation`, so the frame there reads as it always was.
+    public func abandonFill(restoring generation: UInt64) {
+        capture_store_release_u64(base + RingLayout.Descriptor.generation, generation)
+    }
+
     /// Fields, then generation even with a release store.
     public func publish(sequence: UInt64, length: UInt64, timestamp: UInt64, flags: FrameFlags, checksum: UInt32) {
         let g = capture_load_relaxed_u64(base + RingLayout.Descriptor.generation)

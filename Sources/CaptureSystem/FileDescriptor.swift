@@ -58,6 +58,12 @@ public final class FileDescriptor: Sendable, CustomStringConvertible {
         while Glibc.read(raw, &buffer, buffer.count) > 0 {}
     }
 
+    /// fcntl(F_DUPFD_CLOEXEC): another descriptor of the same open file description, owned
+    /// separately (handed over while this one stays with its owner).
+    public func duplicate() throws -> FileDescriptor {
+        FileDescriptor(owning: try retryingInterrupts("fcntl(F_DUPFD_CLOEXEC)") { fcntl(raw, F_DUPFD_CLOEXEC, 0) })
+    }
+
     /// fcntl(F_SETFL, O_NONBLOCK).
     public func setNonBlocking() throws {
         let flags = fcntl(raw, F_GETFL)

@@ -55,6 +55,8 @@ final class RingLayoutDocumentTests: XCTestCase {
             "stream_name": \capture_ring_header.stream_name, "reserved0": \capture_ring_header.reserved0,
             "head_sequence": \capture_ring_header.head_sequence, "head_slot": \capture_ring_header.head_slot,
             "reserved1": \capture_ring_header.reserved1, "format": \capture_ring_header.format,
+            "gaps_written": \capture_ring_header.gaps_written, "reserved2": \capture_ring_header.reserved2,
+            "gaps": \capture_ring_header.gaps,
         ] as KeyValuePairs<String, PartialKeyPath<capture_ring_header>>, size: MemoryLayout<capture_ring_header>.size)
     }
 
@@ -81,12 +83,22 @@ final class RingLayoutDocumentTests: XCTestCase {
         }
     }
 
+    func testTheHoldsPageTableIsStructCaptureHolds() throws {
+        check(try table(after: "#### 3.2.2 Self-serve leases"), [
+            "magic": \capture_holds.magic, "limit": \capture_holds.limit, "reserved0": \capture_holds.reserved0,
+            "examined": \capture_holds.examined, "recycled": \capture_holds.recycled, "reserved1": \capture_holds.reserved1,
+            "held": \capture_holds.held,
+        ] as KeyValuePairs<String, PartialKeyPath<capture_holds>>, size: MemoryLayout<capture_holds>.size)
+        XCTAssertTrue(Self.protocolText.contains("0x\(String(RingLayout.Holds.magicValue, radix: 16, uppercase: true))"))
+    }
+
     func testTheDescriptorTableIsStructCaptureSlotDescriptor() throws {
         check(try table(after: "### 4.2 Slot descriptor"), [
             "generation": \capture_slot_descriptor.generation, "sequence": \capture_slot_descriptor.sequence,
             "length": \capture_slot_descriptor.length, "timestamp_ns": \capture_slot_descriptor.timestamp_ns,
             "flags": \capture_slot_descriptor.flags, "checksum": \capture_slot_descriptor.checksum,
-            "offset": \capture_slot_descriptor.offset, "reserved": \capture_slot_descriptor.reserved,
+            "offset": \capture_slot_descriptor.offset, "holds": \capture_slot_descriptor.holds,
+            "reserved": \capture_slot_descriptor.reserved,
         ] as KeyValuePairs<String, PartialKeyPath<capture_slot_descriptor>>, size: MemoryLayout<capture_slot_descriptor>.size)
         XCTAssertEqual(MemoryLayout<capture_slot_descriptor>.size, 64)
         XCTAssertTrue(Self.protocolText.contains("descriptors_offset + slot × \(RingLayout.descriptorBytes)"))

@@ -3,8 +3,10 @@ import Glibc
 #endif
 import CaptureClient
 import CaptureProtocol
+import CaptureRing
 import CaptureSystem
 import Foundation
+import Synchronization
 import XCTest
 
 /// What any local user who can open the socket may try, and what it must not cost the others:
@@ -115,6 +117,65 @@ final class HostileClientTests: XCTestCase {
         XCTAssertEqual(run.corrupt, [])
         let text = output(tamper)
         XCTAssertTrue(text.contains("tamper: ring flags") && text.contains("O_APPEND|O_NONBLOCK true, lseek true"), text)
+    }
+
+    /// A self-serve lease client that writes its whole holds page — every entry, on every frame
+    /// in the ring and the next hundreds, refreshed each millisecond — and raises the page's
+    /// `limit` holds no more than its max_leases: the device always finds a slot, and a
+    /// verifying client beside it loses nothing.
+    func testHoldsBeyondTheLimitHoldNothing() throws {
+        let daemon = try DaemonFixture(config: DaemonFixture.config(frameBytes: 4096, rate: 1000, slots: 24, maxLeases: 8))
+        let raw = try RawConnection(daemon.socketPath)
+        try raw.send(.hello(stream: "sim0", mode: .lease, maxLeases: 0, flags: .selfServe))
+        let (welcome, fds, _) = try raw.receive()
+        guard case .welcome(let w)? = welcome else { return XCTFail("no Welcome: \(String(describing: welcome))") }
+        XCTAssertTrue(w.selfServe && fds.count == 3, "\(w), \(fds.count) descriptors")
+        let ring = try RingReader(memfd: fds[0])
+        let page = try HoldsPage(memfd: fds[2])
+        XCTAssertEqual(page.limit, 8)
+        (page.mapping.base + RingLayout.Holds.limit).storeBytes(of: UInt32(RingLayout.Holds.entries), as: UInt32.self)
+        let before = try XCTUnwrap(daemon.status().streams.first)
+        let stop = Atomic<Bool>(false)
+        let hog = Thread {
+            while !stop.load(ordering: .relaxed) {
+                let head = ring.head.sequence
+                for i in 0..<RingLayout.Holds.entries { page.set(i, head &+ UInt64(i) &- 24) }
+                usleep(1000)
+            }
+        }
+        hog.start()
+        let run = try LeaseRun(try daemon.connect(), count: 1500)
+        let after = try XCTUnwrap(daemon.status().streams.first)
+        let hogStatus = try daemon.status().streams[0].clients.first { $0.id == w.clientID }
+        stop.store(true, ordering: .relaxed)
+        XCTAssertEqual(run.corrupt, [])
+        XCTAssertEqual(run.unreportedGaps, 0)
+        XCTAssertEqual(after.dropped - before.dropped, 0, "the device found every slot held: it honoured more than 8 holds")
+        XCTAssertEqual(run.droppedByReason[.deviceOverrun, default: 0], 0)
+        XCTAssertLessThanOrEqual(hogStatus?.leases ?? 0, 8)
+    }
+
+    /// A self-serve client that takes frames and never gives them back is revoked after the
+    /// lease timeout, like any lease client: told with LeaseRevoked, its holds void, its slots the
+    /// device's again.
+    func testSelfServedLeasesAreRevokedAfterTheTimeout() throws {
+        let daemon = try DaemonFixture(config: DaemonFixture.config(frameBytes: 4096, rate: 1000, slots: 24, maxLeases: 4,
+                                                                    daemon: "lease_timeout_ms = 300"))
+        let client = try daemon.connect()
+        var held: [Frame] = []
+        var revoked = 0
+        let deadline = monotonicNanoseconds() + 5_000_000_000
+        while revoked < 4 && monotonicNanoseconds() < deadline {
+            switch try client.nextEvent(timeout: .seconds(2)) {
+            case .frame(let f): held.append(f) // never released
+            case .leaseRevoked: revoked += 1
+            default: break
+            }
+        }
+        XCTAssertGreaterThanOrEqual(held.count, 4)
+        XCTAssertEqual(revoked, 4, "a self-served lease held past lease_timeout_ms is revoked")
+        XCTAssertTrue(try daemon.eventually { try daemon.status().streams[0].clients.first?.revoked ?? 0 >= 4 })
+        _ = held
     }
 
     /// A latest client that reads one message at a time after falling behind is told of the

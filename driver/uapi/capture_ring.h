@@ -59,6 +59,16 @@ struct capture_frame_format {
 	__u8 reserved[48];        /* 80 */
 };
 
+/* A run of frames the device could not capture because no slot was free (sequences first ..
+ * first + count - 1). The device logs them in the header, so a client that reads the ring head
+ * itself (doorbell, busy polling, self-serve leases) can tell a device overrun from a frame it
+ * was itself too late to take. */
+#define CAPTURE_RING_GAPS 32
+struct capture_ring_gap {
+	__u64 first;
+	__u64 count;
+};
+
 struct capture_ring_header {
 	__u64 magic;              /*   0 CAPTURE_RING_MAGIC, stored last (release) */
 	__u32 layout_version;     /*   8 CAPTURE_RING_LAYOUT_VERSION */
@@ -78,6 +88,28 @@ struct capture_ring_header {
 	__u64 head_slot;          /* 136 its slot, stored before head_sequence */
 	__u8 reserved1[112];      /* 144 */
 	struct capture_frame_format format; /* 256 written once, before the magic */
+	__u64 gaps_written;       /* 384 gaps logged so far (release); gap i is gaps[i % CAPTURE_RING_GAPS] */
+	__u64 reserved2;          /* 392 */
+	struct capture_ring_gap gaps[CAPTURE_RING_GAPS]; /* 400 written before gaps_written */
+};
+
+/* A self-serve lease client's holds (PROTOCOL.md §5.2): one page, its own memfd, which the
+ * client maps read-write and the device reads before it reuses a slot. Entry i holds the
+ * sequence of a frame the client leases (0: none); the device honours the first `limit`
+ * entries only, at sequences the daemon has not revoked. */
+#define CAPTURE_HOLDS_MAGIC   0x31444C4F48504143ULL /* the bytes "CAPHOLD1" */
+#define CAPTURE_HOLDS_BYTES   4096
+#define CAPTURE_HOLDS_ENTRIES 500
+struct capture_holds {
+	__u64 magic;              /*   0 CAPTURE_HOLDS_MAGIC (daemon) */
+	__u32 limit;              /*   8 entries the device honours: the client's max_leases (daemon; the
+	                           *    device keeps its own copy) */
+	__u32 reserved0;          /*  12 */
+	__u64 examined;           /*  16 client: the newest sequence it has looked at (for status) */
+	__u64 recycled;           /*  24 client: frames whose slots the device reused before it could hold
+	                           *    them, which only it sees (for status; the daemon counts the rest) */
+	__u8 reserved1[32];       /*  32 */
+	__u64 held[CAPTURE_HOLDS_ENTRIES]; /* 64 sequences held, 0: free (sequentially consistent) */
 };
 
 struct capture_slot_descriptor {
@@ -89,7 +121,9 @@ struct capture_slot_descriptor {
 	__u32 flags;              /* 32 CAPTURE_FRAME_* */
 	__u32 checksum;           /* 36 CRC-32 (zlib's) of the payload when CAPTURE_FRAME_CHECKSUM */
 	__u64 offset;             /* 40 of the slot in the ring */
-	__u8 reserved[16];        /* 48 */
+	__u32 holds;              /* 48 leases the daemon granted on this frame (daemon, seq_cst); a device
+	                           *    that recycles slots never reuses a slot while it is not 0 */
+	__u8 reserved[12];        /* 52 */
 };
 
 #define CAPTURE_RING_DESCRIPTOR_BYTES 64
@@ -97,7 +131,8 @@ struct capture_slot_descriptor {
 #ifndef __cplusplus
 _Static_assert(sizeof(struct capture_slot_descriptor) == CAPTURE_RING_DESCRIPTOR_BYTES, "descriptor layout");
 _Static_assert(sizeof(struct capture_frame_format) == 128, "format layout");
-_Static_assert(sizeof(struct capture_ring_header) == 384, "header layout");
+_Static_assert(sizeof(struct capture_ring_header) == 912, "header layout");
+_Static_assert(sizeof(struct capture_holds) <= CAPTURE_HOLDS_BYTES, "holds layout");
 #endif
 
 #endif

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capture_ring.h"
+
 enum { TOKEN_SOCKET = 1, TOKEN_DOORBELL = 2, TOKEN_WAKE = 3, TOKEN_RETRY = 4 };
 
 struct capture_client {
@@ -107,6 +109,12 @@ static capture_event pop(capture_client *c) {
 
 /* ---- sessions coming and going ---- */
 
+/* What Hello asks for: a doorbell in latest mode, self-serve leases in lease mode. */
+static uint8_t hello_flags(const capture_client *c) {
+    if (c->mode == CAPTURE_MODE_LATEST) return c->flags & CAPTURE_OPTION_NO_DOORBELL ? 0 : HELLO_DOORBELL;
+    return c->flags & CAPTURE_OPTION_NO_SELF_SERVE ? 0 : HELLO_SELF_SERVE;
+}
+
 static void watch(capture_client *c, struct session *s) {
     struct epoll_event e = { .events = EPOLLIN, .data.u64 = TOKEN_SOCKET };
     epoll_ctl(c->epfd, EPOLL_CTL_ADD, s->sock, &e);
@@ -141,8 +149,7 @@ API int capture_connect(const char *stream, const capture_options *options, capt
     int r = c->epfd < 0 || c->wake < 0 || c->retry < 0 ? fail(-errno, "epoll_create1/eventfd/timerfd_create: %s", strerror(errno))
           : !c->buffer ? fail(-ENOMEM, "out of memory") : 0;
     if (r == 0) {
-        bool doorbell = c->mode == CAPTURE_MODE_LATEST && !(c->flags & CAPTURE_OPTION_NO_DOORBELL);
-        r = session_open(c->path, stream, c->mode, c->max_leases, doorbell, &c->session);
+        r = session_open(c->path, stream, c->mode, c->max_leases, hello_flags(c), &c->session);
     }
     if (r < 0) {
         if (c->epfd >= 0) close(c->epfd);
@@ -252,6 +259,8 @@ static int accept_message(capture_client *c, struct session *s, const struct mes
         if (m->first + m->dropped - 1 > c->last_sequence) c->last_sequence = m->first + m->dropped - 1;
         return push(c, (capture_event){ .type = CAPTURE_EVENT_DROPPED, .first_sequence = m->first, .count = m->dropped, .reason = m->reason });
     case MSG_REVOKED:
+        if (s->held)   /* the device honours that entry no more: free it for the next frame */
+            for (uint32_t i = 0; i < s->holds_limit; i++) session_unhold(s, (int)i, m->revoked.sequence);
         c->stats.revoked++;
         return push(c, (capture_event){ .type = CAPTURE_EVENT_REVOKED, .sequence = m->revoked.sequence, .slot = m->revoked.slot });
     case MSG_ERROR:
@@ -276,7 +285,7 @@ static int accept_message(capture_client *c, struct session *s, const struct mes
  * us). Returns 0, or the error that ended the session (which marks it closed). */
 static int drain_socket(capture_client *c, struct session *s, int most) {
     for (int i = 0; i < most; i++) {
-        int fds[2], nfds = 0;
+        int fds[3], nfds = 0;
         ssize_t n = receive_packet(s->sock, c->buffer, fds, &nfds, true);
         for (int k = 0; k < nfds; k++) close(fds[k]);   /* none are expected after the Welcome */
         if (n == -EAGAIN) return 0;
@@ -311,6 +320,104 @@ static capture_frame *take_newest(capture_client *c, struct session *s) {
     return f;   /* uncounted: push_frame() or the busy poll counts it */
 }
 
+/* Frames first .. first+count-1 will never come: one event, merged into the previous one when
+ * it continues it for the same reason. */
+static int push_drop(capture_client *c, uint64_t first, uint64_t count, uint32_t reason) {
+    c->stats.dropped += count;
+    if (first + count - 1 > c->last_sequence) c->last_sequence = first + count - 1;
+    if (c->count) {
+        capture_event *last = &c->queue[(c->head + c->count - 1) % c->capacity];
+        if (last->type == CAPTURE_EVENT_DROPPED && last->reason == reason && last->first_sequence + last->count == first) {
+            last->count += count;
+            return 0;
+        }
+    }
+    return push(c, (capture_event){ .type = CAPTURE_EVENT_DROPPED, .first_sequence = first, .count = count, .reason = reason });
+}
+
+/* Frames next .. end-1 are not in the ring: the device never captured them (its gap log says
+ * so), or it reused their slots before this client looked. */
+static int push_missing(capture_client *c, struct session *s, uint64_t next, uint64_t end, uint64_t *recycled) {
+    int r = 0;
+    for (uint64_t q = next; q < end && r == 0; q++) {
+        bool overrun = ring_device_missed(s->ring, q) != 0;   /* -1: too old to say; the device's, most likely */
+        if (!overrun) ++*recycled;
+        r = push_drop(c, q, 1, overrun ? CAPTURE_DROP_DEVICE_OVERRUN : CAPTURE_DROP_RECYCLED);
+    }
+    return r;
+}
+
+static int by_sequence(const void *a, const void *b) {
+    uint64_t x = ((const struct found *)a)->sequence, y = ((const struct found *)b)->sequence;
+    return x < y ? -1 : x > y;
+}
+
+/* Self-serve leases (PROTOCOL.md §5.2): every frame published since the last look, oldest
+ * first, each held by storing its sequence in a free entry of the holds page and then checking
+ * that the frame is still in its slot — the device marks a slot before it looks at the holds,
+ * so one of the two sees the other. What cannot be taken becomes a drop with its cause.
+ * Caller holds the lock. */
+static int take_self_served(capture_client *c, struct session *s) {
+    uint64_t head, unused;
+    ring_head(s->ring, &head, &unused);
+    if (head <= s->examined) return 0;
+    uint32_t n = 0;
+    for (uint32_t slot = 0; slot < s->ring->slot_count; slot++) {
+        struct snapshot snap = ring_snapshot(s->ring, slot);
+        if (!(snap.generation & 1) && snap.sequence > s->examined && snap.sequence <= head)
+            s->found[n++] = (struct found){ snap.sequence, slot, snap };
+    }
+    qsort(s->found, n, sizeof(*s->found), by_sequence);
+    uint64_t next = s->examined + 1, recycled = 0;
+    int r = 0;
+    for (uint32_t k = 0; k < n && r == 0; k++) {
+        struct found *f = &s->found[k];
+        if (f->sequence < next) continue;   /* a descriptor that claims a sequence twice */
+        if (f->sequence > next) r = push_missing(c, s, next, f->sequence, &recycled);
+        next = f->sequence + 1;
+        if (r) break;
+        int entry = session_hold(s, f->sequence);
+        if (entry < 0) {
+            r = push_drop(c, f->sequence, 1, CAPTURE_DROP_LEASE_LIMIT);
+            continue;
+        }
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);   /* the hold, then the look (§5.2) */
+        /* The device may be deciding about this slot right now: it puts the generation back
+         * when it sees our hold, or goes on to fill the slot. */
+        struct snapshot now = ring_snapshot(s->ring, f->slot);
+        for (int spins = 0; now.generation == f->snap.generation + 1 && spins < 10000; spins++) now = ring_snapshot(s->ring, f->slot);
+        if (now.generation != f->snap.generation || now.sequence != f->sequence) {
+            session_unhold(s, entry, f->sequence);
+            r = push_drop(c, f->sequence, 1, CAPTURE_DROP_RECYCLED);
+            recycled++;
+            continue;
+        }
+        capture_frame *frame = frame_new(s, f->slot, f->sequence, &now, true);
+        if (!frame) {
+            session_unhold(s, entry, f->sequence);
+            r = fail(-ENOMEM, "out of memory");
+            break;
+        }
+        frame->hold = entry;
+        if (f->sequence > c->last_sequence) c->last_sequence = f->sequence;
+        r = push_frame(c, frame);
+    }
+    if (r == 0 && next <= head) r = push_missing(c, s, next, head + 1, &recycled);
+    s->examined = head;
+    struct capture_holds *h = (struct capture_holds *)s->holds_page;
+    __atomic_store_n(&h->examined, head, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->recycled, __atomic_load_n(&h->recycled, __ATOMIC_RELAXED) + recycled, __ATOMIC_RELAXED);
+    return r;
+}
+
+/* What the device published since the last look, by the session's rule: self-serve leases,
+ * or the newest frame (latest mode with a doorbell). Caller holds the lock. */
+static int take_from_ring(capture_client *c, struct session *s) {
+    if (s->held) return take_self_served(c, s);
+    capture_frame *f = take_newest(c, s);
+    return f ? push_frame(c, f) : 0;
+}
+
 static void drain_fd(int fd) {
     uint8_t sink[256];
     while (read(fd, sink, sizeof(sink)) > 0) {}
@@ -330,9 +437,8 @@ static int sleep_or_wake(capture_client *c, int ms) {
  * meanwhile are reported as one drop); 0: not yet; < 0: an error. Caller does not hold the
  * lock. */
 static int try_reconnect(capture_client *c, struct session *old) {
-    bool doorbell = c->mode == CAPTURE_MODE_LATEST && !(c->flags & CAPTURE_OPTION_NO_DOORBELL);
     struct session *fresh;
-    if (session_open(c->path, c->stream, c->mode, c->max_leases, doorbell, &fresh) < 0) return 0;
+    if (session_open(c->path, c->stream, c->mode, c->max_leases, hello_flags(c), &fresh) < 0) return 0;
     pthread_mutex_lock(&c->lock);
     unwatch(c, old);
     c->session = fresh;
@@ -406,10 +512,7 @@ static int step(capture_client *c, int wait_ms, uint64_t deadline, capture_event
     c->notice = NULL;
     struct session *s = c->session;
     int r = 0;
-    if (!c->count && s->doorbell >= 0) {
-        capture_frame *f = take_newest(c, s);
-        if (f) r = push_frame(c, f);
-    }
+    if (!c->count && s->doorbell >= 0) r = take_from_ring(c, s);
     if (c->count) {
         *ev = pop(c);
         if (ev->type == CAPTURE_EVENT_NOTICE) c->notice = (char *)ev->text;
@@ -560,8 +663,7 @@ API int capture_dispatch(capture_client *c) {
     if (atomic_load(&s->open)) {
         if (s->doorbell >= 0) {
             drain_fd(s->doorbell);
-            capture_frame *f = take_newest(c, s);
-            if (f) r = push_frame(c, f);
+            r = take_from_ring(c, s);
         }
         if (r == 0) r = drain_socket(c, s, 64);
     } else if (c->reconnect_ms && c->gone_since) {
@@ -601,7 +703,7 @@ API int capture_status_json(const char *socket_path, char **json, size_t *length
         uint8_t request[8];
         r = send_packet(sock, request, encode_empty(request, MSG_STATUS_REQUEST), false);
         if (r == -EPIPE || r == -ECONNRESET) r = 0;   /* refused at accept: the reason is waiting */
-        int fds[2], nfds = 0;
+        int fds[3], nfds = 0;
         ssize_t n = r < 0 ? r : receive_packet(sock, buffer, fds, &nfds, false);
         for (int k = 0; k < nfds; k++) close(fds[k]);
         struct message m;

@@ -18,6 +18,7 @@ capture_frame *frame_new(struct session *s, uint32_t slot, uint64_t sequence, co
     f->sequence = sequence;
     f->slot = slot;
     f->leased = leased;
+    f->hold = -1;
     return f;
 }
 
@@ -87,11 +88,17 @@ static void give_back(capture_frame *const *frames, size_t count) {
     uint8_t packet[16 + 16 * MAX_BATCH];
     for (size_t first = 0; first < count; first++) {
         capture_frame *lead = frames[first];
+        if (lead && lead->leased && lead->hold >= 0) {
+            /* A lease this client took itself: clearing the entry gives it back, no message. */
+            session_unhold(lead->session, lead->hold, lead->sequence);
+            lead->leased = false;
+            continue;
+        }
         if (!lead || !lead->leased) continue;
         uint32_t n = 0;
         for (size_t k = first; k < count; k++) {
             capture_frame *f = frames[k];
-            if (!f || !f->leased || f->session != lead->session) continue;
+            if (!f || !f->leased || f->hold >= 0 || f->session != lead->session) continue;
             entries[n++] = (struct entry){ f->slot, f->sequence };
             f->leased = false;
             if (n == MAX_BATCH) {

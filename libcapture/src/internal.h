@@ -58,11 +58,13 @@ struct entry entry_at(const struct message *m, uint32_t i);
 
 /** sendmsg(2), MSG_NOSIGNAL; 0 or -errno (-EAGAIN when `nonblocking` and full). */
 int send_packet(int sock, const void *bytes, size_t length, bool nonblocking);
-/** recvmsg(2) of one packet into `buffer` (MAX_MESSAGE_BYTES + 1) with up to 2 descriptors
+/** recvmsg(2) of one packet into `buffer` (MAX_MESSAGE_BYTES + 1) with up to 3 descriptors
  *  (any beyond are closed). Returns the length, 0 for a closed peer, -EAGAIN, or -errno. */
 ssize_t receive_packet(int sock, uint8_t *buffer, int *fds, int *nfds, bool nonblocking);
 
 /* ---- the ring (ring.c): PROTOCOL.md §4-5 ---- */
+
+struct snapshot { uint64_t generation, sequence, length, timestamp; uint32_t flags, checksum; };
 
 struct ring {
     atomic_int refs;
@@ -74,8 +76,6 @@ struct ring {
     capture_format format;
 };
 
-struct snapshot { uint64_t generation, sequence, length, timestamp; uint32_t flags, checksum; };
-
 /** Maps `memfd` read-only and checks the header; the ring starts with one reference. */
 int ring_map(int memfd, struct ring **ring);
 void ring_retain(struct ring *ring);
@@ -84,14 +84,29 @@ struct snapshot ring_snapshot(const struct ring *ring, uint32_t slot);
 bool ring_still_intact(const struct ring *ring, uint32_t slot, uint64_t generation);
 /** The newest frame the ring head names (acquire). */
 void ring_head(const struct ring *ring, uint64_t *sequence, uint64_t *slot);
+/** Whether the device logged frame `sequence` as never captured (the header's gap log):
+ *  1 yes, 0 no, -1 too old for the log to say. */
+int ring_device_missed(const struct ring *ring, uint64_t sequence);
 const uint8_t *ring_payload(const struct ring *ring, uint32_t slot);
 
 /* ---- a session (session.c): one connection and what it owns ---- */
+
+/* Hello flags (PROTOCOL.md §3.1). */
+#define HELLO_DOORBELL 1
+#define HELLO_SELF_SERVE 2
 
 struct session {
     atomic_int refs;
     int sock;                  /* closed when the last reference goes */
     int doorbell;              /* -1: none */
+    /* Self-serve leases (§5.2): this session's holds page, mapped read-write (NULL: the daemon
+     * grants leases by message). Entries are written by take_self_served() under the client's
+     * lock and cleared by whoever releases the frame, with a compare-and-swap. */
+    uint64_t *held;            /* the page's held[] */
+    void *holds_page;          /* the mapping, unmapped when the last reference goes */
+    uint32_t holds_limit;      /* entries the device honours */
+    uint64_t examined;         /* newest sequence looked at (client lock) */
+    struct found { uint64_t sequence; uint32_t slot; struct snapshot snap; } *found; /* slot_count scratch */
     pthread_mutex_t send_lock; /* one sender at a time (releases come from any thread) */
     atomic_bool open;          /* false once the daemon went away or the client closed */
     struct ring *ring;
@@ -101,8 +116,13 @@ struct session {
 /** socket(AF_UNIX, SOCK_SEQPACKET) and connect(2) to `path`; errors say what to do. */
 int unix_connect(const char *path, int *sock);
 /** Connects to `path`, says Hello, takes the Welcome and maps the ring. */
-int session_open(const char *path, const char *stream, capture_mode mode, uint32_t max_leases, bool doorbell,
+int session_open(const char *path, const char *stream, capture_mode mode, uint32_t max_leases, uint8_t hello_flags,
                  struct session **out);
+/** Self-serve: stores a hold on `sequence` in a free entry; returns the entry, or -1 when all
+ *  `holds_limit` are taken. Sequentially consistent (the device checks after marking a slot). */
+int session_hold(struct session *s, uint64_t sequence);
+/** Clears entry `entry` if it still holds `sequence` (a release, a revocation). */
+void session_unhold(struct session *s, int entry, uint64_t sequence);
 void session_retain(struct session *s);
 void session_release(struct session *s);
 /** Sends under the session's lock; marks it closed when the peer is gone. */
@@ -116,6 +136,7 @@ struct capture_frame {
     uint64_t sequence;
     uint32_t slot;
     bool leased;
+    int hold;                  /* self-serve: the holds entry of this lease; -1: none */
 };
 
 capture_frame *frame_new(struct session *s, uint32_t slot, uint64_t sequence, const struct snapshot *snap, bool leased);

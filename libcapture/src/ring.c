@@ -175,3 +175,15 @@ void ring_head(const struct ring *r, uint64_t *sequence, uint64_t *slot) {
 const uint8_t *ring_payload(const struct ring *r, uint32_t slot) {
     return r->base + r->slots_offset + (uint64_t)slot * r->slot_stride;
 }
+
+int ring_device_missed(const struct ring *r, uint64_t sequence) {
+    const struct capture_ring_header *h = (const void *)r->base;
+    uint64_t written = load_acquire(&h->gaps_written), oldest = UINT64_MAX;
+    for (uint64_t i = written > CAPTURE_RING_GAPS ? written - CAPTURE_RING_GAPS : 0; i < written; i++) {
+        const struct capture_ring_gap *g = &h->gaps[i % CAPTURE_RING_GAPS];
+        uint64_t first = load_relaxed(&g->first), count = load_relaxed(&g->count);
+        if (sequence >= first && sequence - first < count) return 1;
+        if (first < oldest) oldest = first;
+    }
+    return written > CAPTURE_RING_GAPS && sequence < oldest ? -1 : 0;
+}

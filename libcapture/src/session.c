@@ -10,8 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+
+#include "capture_ring.h"
 #include <unistd.h>
 
 int unix_connect(const char *path, int *out) {
@@ -48,16 +52,50 @@ static int receive_reply(int sock, uint8_t *buffer, struct message *m, int *fds,
     return 0;
 }
 
-int session_open(const char *path, const char *stream, capture_mode mode, uint32_t max_leases, bool doorbell,
+/* Maps a self-serve client's holds page read-write (PROTOCOL.md §5.2) and checks it. */
+static int map_holds(int fd, void **out) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return fail(-errno, "fstat(holds page): %s", strerror(errno));
+    if (st.st_size != CAPTURE_HOLDS_BYTES) return fail(-CAPTURE_EPROTOCOL, "the holds page is %lld bytes, not %d", (long long)st.st_size, CAPTURE_HOLDS_BYTES);
+    void *page = mmap(NULL, CAPTURE_HOLDS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (page == MAP_FAILED) return fail(-errno, "mmap(holds page, PROT_READ|PROT_WRITE, MAP_SHARED): %s", strerror(errno));
+    const struct capture_holds *h = page;
+    if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != CAPTURE_HOLDS_MAGIC) {
+        munmap(page, CAPTURE_HOLDS_BYTES);
+        return fail(-CAPTURE_EPROTOCOL, "the holds page has no CAPHOLD1 magic");
+    }
+    *out = page;
+    return 0;
+}
+
+int session_hold(struct session *s, uint64_t sequence) {
+    for (uint32_t i = 0; i < s->holds_limit; i++) {
+        uint64_t zero = 0;
+        /* Only this client writes its page; the CAS keeps a concurrent release of another
+         * entry and this search apart. */
+        if (__atomic_load_n(&s->held[i], __ATOMIC_RELAXED) == 0 &&
+            __atomic_compare_exchange_n(&s->held[i], &zero, sequence, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+            return (int)i;
+    }
+    return -1;
+}
+
+void session_unhold(struct session *s, int entry, uint64_t sequence) {
+    if (entry < 0 || (uint32_t)entry >= s->holds_limit) return;
+    __atomic_compare_exchange_n(&s->held[entry], &sequence, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+}
+
+int session_open(const char *path, const char *stream, capture_mode mode, uint32_t max_leases, uint8_t hello_flags,
                  struct session **out) {
     size_t name = strlen(stream);
     if (name == 0 || name > 64) return fail(-EINVAL, "stream names are 1 to 64 bytes");
     uint8_t *buffer = malloc(MAX_MESSAGE_BYTES + 1);
     if (!buffer) return fail(-ENOMEM, "out of memory");
-    int sock = -1, fds[2], nfds = 0, r;
+    int sock = -1, fds[3], nfds = 0, r;
+    void *holds = NULL;
     if ((r = unix_connect(path, &sock)) < 0) goto out;
     uint8_t hello[16 + 64];
-    size_t n = encode_hello(hello, stream, (uint8_t)mode, doorbell ? 1 : 0, max_leases > 0xffff ? 0xffff : (uint16_t)max_leases);
+    size_t n = encode_hello(hello, stream, (uint8_t)mode, hello_flags, max_leases > 0xffff ? 0xffff : (uint16_t)max_leases);
     r = send_packet(sock, hello, n, false);
     if (r < 0 && r != -EPIPE && r != -ECONNRESET) {  /* refused at accept: its reason is waiting */
         r = fail(r, "sendmsg(Hello): %s", strerror(-r));
@@ -69,10 +107,18 @@ int session_open(const char *path, const char *stream, capture_mode mode, uint32
         r = fail(-CAPTURE_EPROTOCOL, "expected Welcome, got message type %u", m.type);
         goto out;
     }
-    int expected = (m.flags & 1) ? 2 : 1;
-    if (nfds != expected) {
+    /* The ring's memfd, then a doorbell, then a holds page (self-serve needs the doorbell). */
+    bool bell = m.flags & HELLO_DOORBELL, self_serve = m.flags & HELLO_SELF_SERVE;
+    int expected = 1 + bell + self_serve;
+    if (nfds != expected || (self_serve && !bell)) {
         r = fail(-CAPTURE_EPROTOCOL, "Welcome carried %d descriptors, expected %d", nfds, expected);
         goto out;
+    }
+    if (self_serve) {
+        r = map_holds(fds[2], &holds);
+        close(fds[2]);        /* the mapping keeps the page */
+        fds[2] = -1;
+        if (r < 0) goto out;
     }
     struct ring *ring;
     r = ring_map(fds[0], &ring);
@@ -85,16 +131,30 @@ int session_open(const char *path, const char *stream, capture_mode mode, uint32
         goto out;
     }
     struct session *s = calloc(1, sizeof(*s));
-    if (!s) {
+    struct found *found = self_serve ? calloc(ring->slot_count, sizeof(*found)) : NULL;
+    if (!s || (self_serve && !found)) {
+        free(s);
+        free(found);
         ring_release(ring);
         r = fail(-ENOMEM, "out of memory");
         goto out;
+    }
+    if (holds) {
+        struct capture_holds *h = holds;
+        s->holds_page = holds;
+        s->held = (uint64_t *)h->held;
+        uint32_t limit = __atomic_load_n(&h->limit, __ATOMIC_RELAXED);
+        s->holds_limit = limit < m.max_leases ? limit : m.max_leases;
+        if (s->holds_limit > CAPTURE_HOLDS_ENTRIES) s->holds_limit = CAPTURE_HOLDS_ENTRIES;
+        s->examined = m.head_sequence;
+        s->found = found;
+        holds = NULL;
     }
     atomic_init(&s->refs, 1);
     atomic_init(&s->open, true);
     pthread_mutex_init(&s->send_lock, NULL);
     s->sock = sock;
-    s->doorbell = expected == 2 ? fds[1] : -1;
+    s->doorbell = bell ? fds[1] : -1;
     if (s->doorbell >= 0) fcntl(s->doorbell, F_SETFL, fcntl(s->doorbell, F_GETFL) | O_NONBLOCK); /* drained until EAGAIN */
     s->ring = ring;
     capture_stream_info *i = &s->info;
@@ -106,12 +166,13 @@ int session_open(const char *path, const char *stream, capture_mode mode, uint32
     i->max_leases = m.max_leases;
     i->lease_timeout_ms = m.lease_timeout_ms;
     i->client_id = m.client_id;
-    i->doorbell = s->doorbell >= 0;
+    i->doorbell = s->held ? 2 : s->doorbell >= 0;
     i->head_sequence = m.head_sequence;
     *out = s;
     free(buffer);
     return 0;
 out:
+    if (holds) munmap(holds, CAPTURE_HOLDS_BYTES);
     for (int k = 0; k < nfds; k++)
         if (fds[k] >= 0) close(fds[k]);
     if (sock >= 0) close(sock);
@@ -125,6 +186,8 @@ void session_release(struct session *s) {
     if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1) return;
     close(s->sock);
     if (s->doorbell >= 0) close(s->doorbell);
+    if (s->holds_page) munmap(s->holds_page, CAPTURE_HOLDS_BYTES);  /* the daemon sees the entries no more once we are gone */
+    free(s->found);
     ring_release(s->ring);
     pthread_mutex_destroy(&s->send_lock);
     free(s);

@@ -141,7 +141,7 @@ ssize_t receive_packet(int sock, uint8_t *buffer, int *fds, int *nfds, bool nonb
             int in[8];
             memcpy(in, CMSG_DATA(c), sizeof(int) * (size_t)count);
             for (int i = 0; i < count; i++) {
-                if (*nfds < 2) fds[(*nfds)++] = in[i];
+                if (*nfds < 3) fds[(*nfds)++] = in[i];
                 else close(in[i]);   /* more than we take: never leak one */
             }
         }

@@ -23,7 +23,7 @@ from .recording import Recording
 __all__ = ["connect", "Client", "Frame", "Recording", "status", "socket_path", "Error", "DaemonGone", "Refused", "Detached",
            "ProtocolError", "Timeout", "Dropped", "Revoked", "Notice", "Reconnected"]
 
-DROP_REASONS = {1: "device_overrun", 2: "lease_limit", 3: "backlog", 4: "reconnect"}
+DROP_REASONS = {1: "device_overrun", 2: "lease_limit", 3: "backlog", 4: "reconnect", 5: "recycled"}
 
 
 class Dropped(tuple):

@@ -71,6 +71,9 @@ typedef enum capture_mode {
 } capture_mode;
 
 #define CAPTURE_OPTION_NO_DOORBELL (1u << 0) /* latest mode: be told of frames by messages */
+#define CAPTURE_OPTION_NO_SELF_SERVE (1u << 1) /* lease mode: be granted leases by the daemon's
+                                                 * messages even where the device would wake you
+                                                 * and let you take them yourself (PROTOCOL.md §5.2) */
 
 /* Versioned by size: set struct_size (capture_options_init does), and newer fields are read
  * only when the caller's struct has them. */
@@ -129,7 +132,8 @@ typedef struct capture_stream_info {
     uint32_t max_leases;       /* granted (0 in latest mode) */
     uint32_t lease_timeout_ms;
     uint32_t client_id;        /* as `capturectl status` shows it */
-    int doorbell;              /* 1: woken by the device itself */
+    int doorbell;              /* 1: woken by the device itself; 2: and takes its own leases
+                                * (lease mode on a device that recycles its slots, §5.2) */
     uint64_t head_sequence;    /* the newest frame when this session began */
 } capture_stream_info;
 
@@ -155,6 +159,7 @@ typedef enum capture_event_type {
 #define CAPTURE_DROP_LEASE_LIMIT 2    /* you held max_leases frames */
 #define CAPTURE_DROP_BACKLOG 3        /* reserved */
 #define CAPTURE_DROP_RECONNECT 4      /* published while this client reconnected */
+#define CAPTURE_DROP_RECYCLED 5       /* the device reused the slot before you could hold it */
 
 typedef struct capture_event {
     capture_event_type type;
