@@ -15,6 +15,10 @@
  *
  *   OWNED ──QUEUE──▶ QUEUED (core FIFO; old frame still readable) ──feed──▶ FILLING (the engine's;
  *   generation odd) ──capture_slot_done──▶ DONE (published; completion not read yet) ──read──▶ OWNED
+ *
+ * A ring started with CAPTURE_START_RECYCLE keeps its slots: a completed slot goes straight back
+ * to the tail of the FIFO (QUEUED, its frame readable), and feeding takes the oldest slot nobody
+ * holds (PROTOCOL.md §5.2), so the device never waits for captured.
  */
 #include <linux/cdev.h>
 #include <linux/crc32.h>
@@ -64,6 +68,17 @@ struct capture_ring {
 	u32 q_head, q_count;
 	struct capture_completion *done; /* FIFO of completions, slot_count deep */
 	u32 d_head, d_count;
+	bool recycle;                  /* CAPTURE_START_RECYCLE: the core recycles the slots itself */
+	u32 *holds;                    /* per slot: captured's holds on its frame (CAPTURE_IOC_HOLD) */
+};
+
+/* A self-serve client's holds page (struct capture_holds), pinned while registered. */
+struct capture_holds_page {
+	u32 id;
+	u32 limit;
+	u64 void_below;
+	struct page *page;
+	bool retired;                  /* a previous daemon's: dropped by _DROP_RETIRED */
 };
 
 struct capture_device {
@@ -86,7 +101,10 @@ struct capture_device {
 	atomic_t ready;                /* completions waiting; poll() reads only this */
 	spinlock_t bell_lock;          /* protects bells */
 	struct eventfd_ctx *bells[CAPTURE_MAX_DOORBELLS];
+	bool bell_retired[CAPTURE_MAX_DOORBELLS]; /* a previous daemon's: dropped by _DROP_RETIRED */
 	u32 n_bells;
+	struct capture_holds_page holders[CAPTURE_MAX_HOLDERS]; /* under fifo_lock */
+	u32 n_holders;
 	atomic64_t frames, overruns, errors;
 };
 
@@ -148,25 +166,117 @@ static void desc_publish(struct capture_ring *r, const struct capture_completion
 
 /* ---- the hand-off to the engine ------------------------------------------------------ */
 
-/* Gives the engine queued slots, oldest first, up to what it wants at once. Caller holds
- * fifo_lock. */
+/* Whether a self-serve client holds frame `sequence`: one of the first `limit` entries of its
+ * page, at a sequence the daemon has not voided. Caller holds fifo_lock. */
+static bool holders_hold(struct capture_device *cd, u64 sequence)
+{
+	u32 h, i;
+
+	for (h = 0; h < cd->n_holders; h++) {
+		struct capture_holds_page *holder = &cd->holders[h];
+		const struct capture_holds *page;
+		bool held = false;
+
+		if (sequence < holder->void_below)
+			continue;
+		page = kmap_local_page(holder->page);
+		for (i = 0; i < holder->limit && !held; i++)
+			held = READ_ONCE(page->held[i]) == sequence;
+		kunmap_local(page);
+		if (held)
+			return true;
+	}
+	return false;
+}
+
+/* Recycling: marks `slot` for filling unless somebody holds its frame. The mark (generation
+ * odd) comes before the look at the holds, and a holder stores its hold before it looks at the
+ * slot: one of the two sees the other (PROTOCOL.md §5.2). A held slot gets its generation back.
+ * Caller holds fifo_lock. */
+static bool desc_claim_unheld(struct capture_ring *r, struct capture_device *cd, u32 slot)
+{
+	struct capture_slot_descriptor *d = desc_map(r, slot);
+	u64 g = READ_ONCE(d->generation), sequence = READ_ONCE(d->sequence);
+	bool held;
+
+	if (g & 1) {            /* left odd by a stop mid-fill: nothing readable there */
+		kunmap_local(d);
+		desc_begin_fill(r, slot);
+		return true;
+	}
+	WRITE_ONCE(d->generation, g + 1);
+	smp_mb();               /* the mark, then the holds */
+	held = g && (r->holds[slot] || holders_hold(cd, sequence));
+	if (held)
+		smp_store_release(&d->generation, g);
+	else
+		smp_wmb();      /* the odd generation before any payload byte */
+	kunmap_local(d);
+	return !held;
+}
+
+/* Takes entry `k` out of the queue FIFO, keeping the others' order. Caller holds fifo_lock. */
+static void queue_remove(struct capture_ring *r, u32 k)
+{
+	u32 j;
+
+	for (j = k; j + 1 < r->q_count; j++)
+		r->queue[(r->q_head + j) % r->slot_count] = r->queue[(r->q_head + j + 1) % r->slot_count];
+	r->q_count--;
+}
+
+/* Gives the engine queued slots, oldest first, up to what it wants at once; recycling, the
+ * oldest slots nobody holds, and few at a time (a slot handed over early is a frame lost
+ * early). Caller holds fifo_lock. */
 static void feed_engine(struct capture_device *cd)
 {
 	struct capture_ring *r = cd->ring;
+	u32 most = r && r->recycle ? min_t(u32, cd->ops->max_queued, 2) : cd->ops->max_queued;
+	u32 k = 0;
 
-	while (r && cd->running && !cd->dead && cd->engine_held < cd->ops->max_queued && r->q_count) {
-		u32 slot = r->queue[r->q_head];
+	while (r && cd->running && !cd->dead && cd->engine_held < most && k < r->q_count) {
+		u32 slot = r->queue[(r->q_head + k) % r->slot_count];
 
-		r->q_head = (r->q_head + 1) % r->slot_count;
-		r->q_count--;
+		if (r->recycle) {
+			if (!desc_claim_unheld(r, cd, slot)) {
+				k++;    /* held: the next oldest */
+				continue;
+			}
+			queue_remove(r, k);
+		} else {
+			r->q_head = (r->q_head + 1) % r->slot_count;
+			r->q_count--;
+			/* Until now the slot's old frame was still readable; from here on it is not. */
+			desc_begin_fill(r, slot);
+		}
 		r->state[slot] = CAPTURE_SLOT_FILLING;
-		/* Until now the slot's old frame was still readable; from here on it is not. */
-		desc_begin_fill(r, slot);
 		if (r->dma_dev)
 			dma_sync_sgtable_for_device(r->dma_dev, &r->sgts[slot], DMA_FROM_DEVICE);
 		cd->engine_held++;
 		cd->ops->queue_slot(cd->priv, &r->slots[slot]);
 	}
+}
+
+/* Logs frames first .. first + count - 1 as never captured in the header's gap log, so a client
+ * that reads the ring head itself can tell an overrun from a frame it was late for (PROTOCOL.md
+ * §5.1). Caller holds fifo_lock. */
+static void gaps_log(struct capture_ring *r, u64 first, u64 count)
+{
+	struct capture_ring_header *h = (struct capture_ring_header *)ring_map(r, 0);
+	u64 written = READ_ONCE(h->gaps_written);
+	struct capture_ring_gap *last = written ? &h->gaps[(written - 1) % CAPTURE_RING_GAPS] : NULL;
+
+	if (last && READ_ONCE(last->first) + READ_ONCE(last->count) == first) {
+		WRITE_ONCE(last->count, READ_ONCE(last->count) + count);
+		smp_store_release(&h->gaps_written, written); /* publishes the longer run */
+	} else {
+		struct capture_ring_gap *g = &h->gaps[written % CAPTURE_RING_GAPS];
+
+		WRITE_ONCE(g->first, first);
+		WRITE_ONCE(g->count, count);
+		smp_store_release(&h->gaps_written, written + 1);
+	}
+	kunmap_local(h);
 }
 
 /* The descriptor and head are published: wake the clients that wait on the device itself
@@ -205,10 +315,23 @@ void capture_slot_done(struct capture_device *cd, u32 slot, u64 bytes, u32 flags
 	c.sequence = ++cd->sequence;
 	c.timestamp_ns = timestamp_ns ? timestamp_ns : ktime_get_ns();
 	desc_publish(r, &c);
-	/* At most slot_count slots are ever out, so the FIFO cannot overflow. */
+	if (r->recycle) {
+		/* Back in line behind every older frame. The record is for the caller's accounting;
+		 * a caller that is late loses the oldest ones (it sees a gap in sequence). */
+		r->queue[(r->q_head + r->q_count) % r->slot_count] = slot;
+		r->q_count++;
+		r->state[slot] = CAPTURE_SLOT_QUEUED;
+		if (r->d_count == r->slot_count) {
+			r->d_head = (r->d_head + 1) % r->slot_count;
+			r->d_count--;
+			atomic_dec(&cd->ready);
+		}
+	} else {
+		r->state[slot] = CAPTURE_SLOT_DONE;
+	}
+	/* Not recycling, at most slot_count slots are ever out, so the FIFO cannot overflow. */
 	r->done[(r->d_head + r->d_count) % r->slot_count] = c;
 	r->d_count++;
-	r->state[slot] = CAPTURE_SLOT_DONE;
 	atomic_inc(&cd->ready);
 	if (flags & CAPTURE_FRAME_DEVICE_ERROR)
 		atomic64_inc(&cd->errors);
@@ -225,7 +348,11 @@ void capture_frames_lost(struct capture_device *cd, u64 count)
 	unsigned long irq;
 
 	spin_lock_irqsave(&cd->fifo_lock, irq);
+	if (cd->ring && count)
+		gaps_log(cd->ring, cd->sequence + 1, count);
 	cd->sequence += count;
+	/* Recycling, a frame time without a slot may mean every slot was held: look again. */
+	feed_engine(cd);
 	spin_unlock_irqrestore(&cd->fifo_lock, irq);
 	atomic64_add(count, &cd->overruns);
 }
@@ -307,6 +434,28 @@ static long doorbell_ioctl(struct capture_device *cd, void __user *uarg)
 		doorbells_drop(cd);
 		return 0;
 	}
+	if (req.op == CAPTURE_DOORBELL_RETIRE || req.op == CAPTURE_DOORBELL_DROP_RETIRED) {
+		struct eventfd_ctx *gone[CAPTURE_MAX_DOORBELLS];
+		u32 n = 0;
+
+		spin_lock_irqsave(&cd->bell_lock, flags);
+		for (i = 0; i < cd->n_bells;) {
+			if (req.op == CAPTURE_DOORBELL_RETIRE) {
+				cd->bell_retired[i++] = true;
+			} else if (cd->bell_retired[i]) {
+				gone[n++] = cd->bells[i];
+				cd->n_bells--;
+				cd->bells[i] = cd->bells[cd->n_bells];
+				cd->bell_retired[i] = cd->bell_retired[cd->n_bells];
+			} else {
+				i++;
+			}
+		}
+		spin_unlock_irqrestore(&cd->bell_lock, flags);
+		while (n)
+			eventfd_ctx_put(gone[--n]);
+		return 0;
+	}
 	if (req.op != CAPTURE_DOORBELL_ADD && req.op != CAPTURE_DOORBELL_REMOVE)
 		return -EINVAL;
 	ctx = eventfd_ctx_fdget(req.fd);
@@ -314,16 +463,20 @@ static long doorbell_ioctl(struct capture_device *cd, void __user *uarg)
 		return PTR_ERR(ctx); /* EBADF, or EINVAL for a descriptor that is not an eventfd */
 	spin_lock_irqsave(&cd->bell_lock, flags);
 	if (req.op == CAPTURE_DOORBELL_ADD) {
-		if (cd->n_bells < CAPTURE_MAX_DOORBELLS)
+		if (cd->n_bells < CAPTURE_MAX_DOORBELLS) {
+			cd->bell_retired[cd->n_bells] = false;
 			cd->bells[cd->n_bells++] = ctx; /* the table keeps fdget's reference */
-		else
+		} else {
 			ret = -ENOSPC;
+		}
 	} else {
 		ret = -ENOENT;
 		for (i = 0; i < cd->n_bells; i++) {
 			if (cd->bells[i] == ctx) {
 				eventfd_ctx_put(cd->bells[i]);
-				cd->bells[i] = cd->bells[--cd->n_bells];
+				cd->n_bells--;
+				cd->bells[i] = cd->bells[cd->n_bells];
+				cd->bell_retired[i] = cd->bell_retired[cd->n_bells];
 				ret = 0;
 				break;
 			}
@@ -394,6 +547,7 @@ static void ring_free(struct capture_device *cd)
 	kvfree(r->state);
 	kvfree(r->queue);
 	kvfree(r->done);
+	kvfree(r->holds);
 	if (r->memfd)
 		fput(r->memfd);
 	kfree(r);
@@ -489,9 +643,10 @@ static int do_register(struct capture_device *cd, struct capture_register __user
 	r->state = kvcalloc(r->slot_count, sizeof(*r->state), GFP_KERNEL);
 	r->queue = kvcalloc(r->slot_count, sizeof(*r->queue), GFP_KERNEL);
 	r->done = kvcalloc(r->slot_count, sizeof(*r->done), GFP_KERNEL);
+	r->holds = kvcalloc(r->slot_count, sizeof(*r->holds), GFP_KERNEL);
 	r->sgts = kvcalloc(r->slot_count, sizeof(*r->sgts), GFP_KERNEL);
 	r->slots = kvcalloc(r->slot_count, sizeof(*r->slots), GFP_KERNEL);
-	if (!r->pages || !r->state || !r->queue || !r->done || !r->sgts || !r->slots) {
+	if (!r->pages || !r->state || !r->queue || !r->done || !r->holds || !r->sgts || !r->slots) {
 		r->npages = 0;
 		err = -ENOMEM;
 		goto fail;
@@ -618,6 +773,8 @@ static int do_start(struct capture_device *cd, struct capture_start __user *arg)
 		return -EBUSY;
 	if (req.payload != CAPTURE_PAYLOAD_PATTERN && req.payload != CAPTURE_PAYLOAD_HEADER)
 		return -EINVAL;
+	if (req.flags & ~CAPTURE_START_RECYCLE)
+		return -EINVAL;
 	params = (struct capture_stream_params){ .frame_rate_mhz = req.frame_rate_mhz, .payload = req.payload,
 						 .frame_bytes = cd->ring->frame_bytes };
 	err = cd->ops->start(cd->priv, &params);
@@ -625,9 +782,137 @@ static int do_start(struct capture_device *cd, struct capture_start __user *arg)
 		return err;
 	spin_lock_irqsave(&cd->fifo_lock, irq);
 	cd->running = true;
+	if (req.flags & CAPTURE_START_RECYCLE)
+		cd->ring->recycle = true; /* for the ring's life: its slots are the core's now */
 	feed_engine(cd);
 	spin_unlock_irqrestore(&cd->fifo_lock, irq);
 	return 0;
+}
+
+/* ---- holders (recycling) ---------------------------------------------------------------- */
+
+/* captured's holds on slots (leases it grants by message). Under fifo_lock, so a hold and the
+ * core's choice of the slot are ordered: the caller then checks that its frame is still there. */
+static long hold_ioctl(struct capture_device *cd, void __user *uarg)
+{
+	struct capture_hold req;
+	struct capture_ring *r = cd->ring;
+	unsigned long irq;
+	long ret = 0;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (!r)
+		return -ENXIO;
+	spin_lock_irqsave(&cd->fifo_lock, irq);
+	if (req.slot == CAPTURE_HOLD_ALL_SLOTS && req.delta == 0)
+		memset(r->holds, 0, r->slot_count * sizeof(*r->holds));
+	else if (req.slot >= r->slot_count || (req.delta != 1 && req.delta != -1) || (req.delta < 0 && !r->holds[req.slot]))
+		ret = -EINVAL;
+	else
+		r->holds[req.slot] += req.delta;
+	if (!ret && req.delta <= 0)
+		feed_engine(cd);        /* a slot a waiting engine needs may be free now */
+	spin_unlock_irqrestore(&cd->fifo_lock, irq);
+	return ret;
+}
+
+/* Forgets every page, or only the retired ones, and unpins them. */
+static void holders_drop(struct capture_device *cd, bool only_retired)
+{
+	struct page *pages[CAPTURE_MAX_HOLDERS];
+	unsigned long irq;
+	u32 n = 0, i;
+
+	spin_lock_irqsave(&cd->fifo_lock, irq);
+	for (i = 0; i < cd->n_holders;) {
+		if (only_retired && !cd->holders[i].retired) {
+			i++;
+			continue;
+		}
+		pages[n++] = cd->holders[i].page;
+		cd->holders[i] = cd->holders[--cd->n_holders];
+	}
+	feed_engine(cd);        /* the holds are gone: a waiting engine may take their slots */
+	spin_unlock_irqrestore(&cd->fifo_lock, irq);
+	while (n)
+		unpin_user_page(pages[--n]);
+}
+
+static long holder_ioctl(struct capture_device *cd, void __user *uarg)
+{
+	struct capture_holder req;
+	struct vm_area_struct *vma;
+	struct page *page = NULL;
+	unsigned long irq;
+	long ret = 0;
+	u32 i;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	switch (req.op) {
+	case CAPTURE_HOLDER_CLEAR:
+	case CAPTURE_HOLDER_DROP_RETIRED:
+		holders_drop(cd, req.op == CAPTURE_HOLDER_DROP_RETIRED);
+		return 0;
+	case CAPTURE_HOLDER_RETIRE:
+		spin_lock_irqsave(&cd->fifo_lock, irq);
+		for (i = 0; i < cd->n_holders; i++)
+			cd->holders[i].retired = true;
+		spin_unlock_irqrestore(&cd->fifo_lock, irq);
+		return 0;
+	case CAPTURE_HOLDER_ADD:
+		if (req.limit > CAPTURE_HOLDS_ENTRIES || !PAGE_ALIGNED(req.user_address))
+			return -EINVAL;
+		/* A page of a memfd (shmem), like the ring: pinned long-term, never anonymous memory. */
+		mmap_read_lock(current->mm);
+		vma = vma_lookup(current->mm, req.user_address);
+		if (!vma || !vma->vm_file || !shmem_mapping(vma->vm_file->f_mapping) || !(vma->vm_flags & VM_SHARED))
+			ret = -EINVAL;
+		mmap_read_unlock(current->mm);
+		if (ret) {
+			dev_info_ratelimited(cd->device, "HOLDER: address 0x%llx is not a shared mapping of a memfd\n", req.user_address);
+			return ret;
+		}
+		if (pin_user_pages_fast(req.user_address, 1, FOLL_LONGTERM, &page) != 1)
+			return -EFAULT;
+		spin_lock_irqsave(&cd->fifo_lock, irq);
+		for (i = 0; i < cd->n_holders; i++)
+			if (cd->holders[i].id == req.id && !cd->holders[i].retired)
+				ret = -EEXIST;
+		if (!ret && cd->n_holders == CAPTURE_MAX_HOLDERS)
+			ret = -ENOSPC;
+		if (!ret)
+			cd->holders[cd->n_holders++] = (struct capture_holds_page){ .id = req.id, .limit = req.limit, .page = page };
+		spin_unlock_irqrestore(&cd->fifo_lock, irq);
+		if (ret)
+			unpin_user_page(page);
+		return ret;
+	case CAPTURE_HOLDER_REMOVE:
+	case CAPTURE_HOLDER_REVOKE:
+		ret = -ENOENT;
+		spin_lock_irqsave(&cd->fifo_lock, irq);
+		for (i = 0; i < cd->n_holders; i++) {
+			if (cd->holders[i].id != req.id || cd->holders[i].retired)
+				continue;   /* a predecessor's page of the same name is not this one */
+			ret = 0;
+			if (req.op == CAPTURE_HOLDER_REVOKE) {
+				cd->holders[i].void_below = max(cd->holders[i].void_below, req.void_below);
+			} else {
+				page = cd->holders[i].page;
+				cd->holders[i] = cd->holders[--cd->n_holders];
+			}
+			break;
+		}
+		/* Released holds may free the slot a waiting engine needs. */
+		feed_engine(cd);
+		spin_unlock_irqrestore(&cd->fifo_lock, irq);
+		if (page)
+			unpin_user_page(page);
+		return ret;
+	default:
+		return -EINVAL;
+	}
 }
 
 static long capture_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -675,6 +960,7 @@ static long capture_ioctl(struct file *file, unsigned int cmd, unsigned long arg
 			.pinned_pages = cd->ring ? cd->ring->npages : 0,
 			.sg_entries = cd->ring ? cd->ring->sg_entries : 0,
 			.queued = cd->ring ? READ_ONCE(cd->ring->q_count) + READ_ONCE(cd->engine_held) : 0,
+			.recycling = cd->ring ? READ_ONCE(cd->ring->recycle) : 0,
 		};
 		if (copy_to_user(uarg, &st, sizeof(st)))
 			ret = -EFAULT;
@@ -714,6 +1000,12 @@ static long capture_ioctl(struct file *file, unsigned int cmd, unsigned long arg
 	case CAPTURE_IOC_DOORBELL:
 		ret = doorbell_ioctl(cd, uarg);
 		break;
+	case CAPTURE_IOC_HOLDER:
+		ret = holder_ioctl(cd, uarg);
+		break;
+	case CAPTURE_IOC_HOLD:
+		ret = hold_ioctl(cd, uarg);
+		break;
 	default:
 		ret = -ENOTTY;
 	}
@@ -752,7 +1044,8 @@ static ssize_t capture_read(struct file *file, char __user *buf, size_t len, lof
 			c = r->done[r->d_head];
 			r->d_head = (r->d_head + 1) % r->slot_count;
 			r->d_count--;
-			r->state[c.slot] = CAPTURE_SLOT_OWNED;
+			if (!r->recycle)
+				r->state[c.slot] = CAPTURE_SLOT_OWNED;
 			atomic_dec(&cd->ready);
 			spin_unlock_irqrestore(&cd->fifo_lock, irq);
 			if (copy_to_user(buf + got * sizeof(c), &c, sizeof(c))) {
@@ -821,6 +1114,7 @@ static int capture_release(struct inode *inode, struct file *file)
 		pr_info(DRV ": capture%d closed: unpinning %lu pages\n", cd->index, cd->ring->npages);
 	ring_free(cd);
 	doorbells_drop(cd);
+	holders_drop(cd, false);
 	cd->open = false;
 	mutex_unlock(&cd->lock);
 	kref_put(&cd->ref, capture_dev_free);

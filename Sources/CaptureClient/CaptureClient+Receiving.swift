@@ -18,6 +18,10 @@ extension CaptureClient {
                 if now >= deadline { throw CaptureClientError.timedOut }
                 wait = Int64(deadline - now)
             }
+            if let away = state.withLock({ $0.away }) {
+                try stepWhileAway(away, deadline: deadline)
+                continue
+            }
             let current = connection
             var socketReady = true
             if let bell = current.doorbell {
@@ -39,7 +43,7 @@ extension CaptureClient {
                 try receiveOne(current)
             } catch CaptureClientError.daemonGone(let why) {
                 guard let reconnectFor, !closed.load(ordering: .acquiring) else { throw CaptureClientError.daemonGone(why) }
-                try reconnect(after: current, within: reconnectFor, because: why)
+                beginReconnecting(after: current, within: reconnectFor, because: why)
             }
         }
     }

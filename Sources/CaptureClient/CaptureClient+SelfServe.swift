@@ -37,19 +37,25 @@ extension CaptureClient {
     func takeSelfServed(from current: Connection) -> Bool {
         guard let page = current.holds else { return false }
         let ring = current.ring
-        let head = ring.head.sequence
+        let (head, headSlot) = ring.head
         return state.withLock { s -> Bool in
             s.holds.prepare(limit: min(page.limit, Int(current.welcome.maxLeases)), head: current.welcome.headSequence)
             guard head > s.holds.examined else { return false }
-            // What the ring holds that is newer than the last look, oldest first.
+            // What the ring holds that is newer than the last look, oldest first: one new frame
+            // is where the head says; more take a look at every descriptor.
             var found: [(sequence: UInt64, slot: Int, snapshot: SlotDescriptor.Snapshot)] = []
-            for slot in 0..<ring.geometry.slotCount {
-                let snap = ring.descriptor(slot).snapshot()
-                if !snap.isBeingFilled && snap.sequence > s.holds.examined && snap.sequence <= head {
-                    found.append((snap.sequence, slot, snap))
+            let newest = headSlot < ring.geometry.slotCount ? ring.descriptor(headSlot).snapshot() : nil
+            if head == s.holds.examined + 1, let newest, !newest.isBeingFilled, newest.sequence == head {
+                found.append((head, headSlot, newest))
+            } else {
+                for slot in 0..<ring.geometry.slotCount {
+                    let snap = ring.descriptor(slot).snapshot()
+                    if !snap.isBeingFilled && snap.sequence > s.holds.examined && snap.sequence <= head {
+                        found.append((snap.sequence, slot, snap))
+                    }
                 }
+                found.sort { $0.sequence < $1.sequence }
             }
-            found.sort { $0.sequence < $1.sequence }
             var events: [CaptureEvent] = []
             var next = s.holds.examined + 1
             func missing(upTo end: UInt64) { // sequences next ..< end are not to be had
@@ -82,7 +88,8 @@ extension CaptureClient {
                 }
                 if now.generation == f.snapshot.generation && now.sequence == f.sequence {
                     s.holds.entryOf[f.sequence] = entry
-                    events.append(.frame(Frame(sequence: f.sequence, slot: UInt32(f.slot), snapshot: now, isLeased: true, ring: ring, session: current.generation)))
+                    events.append(.frame(Frame(sequence: f.sequence, slot: UInt32(f.slot), snapshot: now, isLeased: true, ring: ring,
+                                                            session: current.generation, holds: page)))
                 } else {
                     page.set(entry, 0)
                     s.holds.free.append(entry)

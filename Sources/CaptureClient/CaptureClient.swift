@@ -46,6 +46,8 @@ public final class CaptureClient: Sendable {
         var newestTaken: UInt64 = 0
         /// Self-serve lease mode: which entries of the holds page are free or hold what.
         var holds = SelfServeHolds()
+        /// The daemon went away and this client is reconnecting (see CaptureClient+Reconnect).
+        var away: Away?
     }
 
     public struct Statistics: Sendable, Equatable {
@@ -117,6 +119,9 @@ public final class CaptureClient: Sendable {
     public func release(_ frames: [Frame]) throws {
         guard mode == .lease, !frames.isEmpty else { return }
         let current = connection
+        // Taken itself in an earlier session (the daemon restarted meanwhile): its entry is in
+        // that session's page, which the driver honours until the new daemon retires it.
+        for f in frames where f.session != current.generation { f.holds?.clear(f.sequence) }
         if let page = current.holds {
             // Self-serve: clear the entries; no message, no daemon.
             state.withLock { s in

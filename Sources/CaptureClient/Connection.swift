@@ -29,12 +29,30 @@ final class Connection: Sendable {
     }
 
     /// Says `hello` on a connected socket, takes the Welcome and maps the ring it carries.
-    init(handshakeOn socket: FileDescriptor, hello: Message, generation: Int) throws {
+    convenience init(handshakeOn socket: FileDescriptor, hello: Message, generation: Int) throws {
+        try Self.sayHello(socket, hello)
+        try self.init(welcomeOn: socket, generation: generation)
+    }
+
+    /// socket(2), connect(2) and Hello, without waiting for the answer (a reconnecting client
+    /// goes on reading its old ring meanwhile).
+    static func begin(socketPath: String, hello: Message) throws -> FileDescriptor {
+        let socket = try UnixSocket.seqpacket()
+        try UnixSocket.connect(socket, path: socketPath)
+        try sayHello(socket, hello)
+        return socket
+    }
+
+    private static func sayHello(_ socket: FileDescriptor, _ hello: Message) throws {
         do {
             _ = try MessageSocket.send(socket, hello)
         } catch let e as SystemError where e.errno == EPIPE || e.errno == ECONNRESET {
             // Refused at accept (allow-list, too many clients): the reason is waiting to be read.
         }
+    }
+
+    /// Takes the Welcome on a socket that said Hello, and maps the ring it carries.
+    init(welcomeOn socket: FileDescriptor, generation: Int) throws {
         let (reply, received) = try Connection.receiveReply(socket, expecting: "Welcome") // closed on any exit below
         guard case .welcome(let welcome) = reply else {
             throw CaptureClientError.protocolViolation("expected Welcome, got \(reply.type)")

@@ -17,9 +17,13 @@ public struct Frame: Sendable {
     let ring: RingReader
     /// Which session with the daemon announced it (reconnects start a new one).
     let session: Int
+    /// A lease this client took itself: the holds page its entry is in (PROTOCOL.md §3.2.2).
+    let holds: HoldsPage?
 
     /// Frame `sequence` in `slot`, as its descriptor's stable snapshot describes it.
-    init(sequence: UInt64, slot: UInt32, snapshot: SlotDescriptor.Snapshot, isLeased: Bool, ring: RingReader, session: Int) {
+    init(sequence: UInt64, slot: UInt32, snapshot: SlotDescriptor.Snapshot, isLeased: Bool, ring: RingReader, session: Int,
+         holds: HoldsPage? = nil) {
+        self.holds = holds
         self.sequence = sequence
         self.slot = slot
         length = min(Int(clamping: snapshot.length), ring.geometry.frameBytes) // a descriptor may claim anything

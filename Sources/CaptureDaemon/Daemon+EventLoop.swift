@@ -131,7 +131,10 @@ extension Daemon {
         let leaseTimeout = UInt64(config.leaseTimeoutMilliseconds) * 1_000_000
         let clientTimeout = UInt64(config.clientTimeoutMilliseconds) * 1_000_000
         let helloTimeout = UInt64(config.helloTimeoutMilliseconds) * 1_000_000
-        for engine in attached { engine.tick(now: now) }
+        for engine in attached {
+            engine.tick(now: now)
+            engine.dropPredecessorsIfDue(now: now, grace: leaseTimeout)
+        }
         // The watchdog is fed from the event loop itself: a stuck loop stops feeding it.
         if let interval = watchdogInterval, now - lastWatchdog >= interval / 2 {
             if lastWatchdog > 0 && now - lastWatchdog > interval * 3 / 4 {

@@ -134,6 +134,7 @@ public final class Daemon {
             do {
                 let ring = try Ring.adopt(stream: s.name, memfd: memfd, geometry: geometry, payloadFormat: payload, format: s.format)
                 let device = try KernelDevice(adopting: deviceFD, path: path, frameRate: s.frameRate, payload: payload)
+                device.use(ring: ring)
                 let slots = try device.slotStates(count: geometry.slotCount)
                 guardRing(ring, stream: s.name, hugePage: hugePage)
                 logger.info("stream attached: ring and pins kept from the previous daemon", metadata: [
@@ -268,7 +269,7 @@ public final class Daemon {
         logger.notice("captured stopping", metadata: ["message_id": "\(MessageID.daemonStopping)"])
         // Devices first: leases the Goodbyes return must not be refilled, as the frames in
         // them stay mapped (and readable) in the clients after the daemon is gone.
-        for engine in attached { engine.stop() }
+        for engine in attached { engine.stop(handOver: true) }
         for session in Array(sessions.values) {
             _ = try? MessageSocket.send(session.socket, .goodbye(reason: .shuttingDown, message: "captured is stopping"), blocking: false)
             disconnect(session, why: "daemon stopping")

@@ -54,6 +54,10 @@ final class StreamEngine {
     private(set) var measuredRate: Double = 0
     private var rateWindow: (at: UInt64, frames: UInt64) = (0, 0)
     private var lastDropLog: UInt64 = 0
+    /// When this stream was taken over from a previous daemon (until its clients' grace ends).
+    private var adoptedAt: UInt64?
+    /// The daemon is exiting and the device goes on (stop(handOver:)).
+    private var handingOver = false
 
     init(config: Configuration.Stream, ring: Ring, device: CaptureDevice, logger: Logger) {
         self.config = config
@@ -62,7 +66,7 @@ final class StreamEngine {
         self.logger = logger
         let n = ring.geometry.slotCount
         state = Array(repeating: .free, count: n)
-        if config.queueDepth == nil, let d = device as? RecyclingDevice, let holds = d.holds {
+        if config.queueDepth == nil, let d = device as? RecyclingDevice, d.mayRecycle, let holds = d.holds {
             d.recycleSlots()
             recycling = holds
         } else {
@@ -77,6 +81,10 @@ final class StreamEngine {
     /// descriptor holds a stable frame, else free.
     convenience init(config: Configuration.Stream, ring: Ring, device: CaptureDevice, logger: Logger, deviceSlots: [UInt8]) {
         self.init(config: config, ring: ring, device: device, logger: logger)
+        // The previous daemon's message leases went with its clients; its self-serve clients'
+        // holds pages stay honoured by the driver for their grace (dropPredecessorsIfDue).
+        recycling?.clearDaemonHolds()
+        adoptedAt = monotonicNanoseconds()
         free = []
         var stable: [(UInt64, UInt32)] = []
         for slot in 0..<ring.geometry.slotCount {
@@ -97,6 +105,8 @@ final class StreamEngine {
             published.append(slot)
             lastSequence = sequence
         }
+        // A recycling device holds every slot: the ring head says where the frames are.
+        lastSequence = max(lastSequence, RingHead.sequence(ringBase: ring.mapping.base))
         logger.info("stream taken over from the previous daemon", metadata: [
             "stream": "\(config.name)", "queued_at_device": "\(queued)", "published": "\(published.count)",
             "free": "\(free.count)", "head_seq": "\(lastSequence)"])
@@ -159,7 +169,14 @@ final class StreamEngine {
             // The device recycles: slots are its own; the daemon announces, leases and counts.
             guard Int(c.slot) < state.count else { continue }
             if lastSequence > 0 && c.sequence > lastSequence + 1 {
-                reportDeviceDrop(first: lastSequence + 1, count: c.sequence - lastSequence - 1, now: now)
+                // Frames the device logged as never captured are overruns; the others it did
+                // capture, while the daemon was late to collect their records (stopped,
+                // restarting, or not watching): no client missed them for that, but a message
+                // client was not told of them in time.
+                let first = lastSequence + 1, count = c.sequence - lastSequence - 1
+                let overruns = RingGaps.missed(ringBase: ring.mapping.base, first: first, count: count)
+                frames += count - overruns
+                reportDeviceDrop(first: first, count: count, overruns: overruns, now: now)
             }
             lastSequence = max(lastSequence, c.sequence)
             frames += 1
@@ -224,17 +241,29 @@ final class StreamEngine {
         client.enqueue(frame: entry)
     }
 
-    private func reportDeviceDrop(first: UInt64, count: UInt64, now: UInt64) {
-        deviceDrops += count
-        // Self-serve clients read the device's gap log themselves (PROTOCOL.md §5.2).
+    /// Frames `first ..< first + count` never reached this daemon: `overruns` of them the device
+    /// never captured (all, unless it recycles), the rest it captured while the daemon was late
+    /// to collect them. Message clients are told of the whole run; self-serve clients read the
+    /// device's gap log themselves (PROTOCOL.md §5.1), a doorbell client the ring head.
+    private func reportDeviceDrop(first: UInt64, count: UInt64, overruns: UInt64? = nil, now: UInt64) {
+        let overruns = overruns ?? count
+        deviceDrops += overruns
         for client in clients where !client.closing {
-            if client.holds != nil { client.count(offered: false, dropped: count) } else { client.enqueue(drop: first, count: count, reason: .deviceOverrun) }
+            if client.holds != nil {
+                if overruns > 0 { client.count(offered: false, dropped: overruns) }
+            } else if overruns == count {
+                client.enqueue(drop: first, count: count, reason: .deviceOverrun)
+            } else if !(client.mode == .latest && doorbells[client.id] != nil) {
+                clientDrops += count - overruns
+                client.enqueue(drop: first, count: count, reason: client.selfServe ? .recycled : .deviceOverrun)
+            }
         }
+        guard overruns > 0 else { return }
         // Rate-limited: one line a second at most; the counters hold the totals.
         if now - lastDropLog > 1_000_000_000 {
             lastDropLog = now
             logger.warning("frames dropped: the device had no slot to fill", metadata: [
-                "message_id": "\(MessageID.framesDropped)", "stream": "\(config.name)", "first_seq": "\(first)", "count": "\(count)",
+                "message_id": "\(MessageID.framesDropped)", "stream": "\(config.name)", "first_seq": "\(first)", "count": "\(overruns)",
                 "total": "\(deviceDrops)", "slots_held": "\(leases.slotsHeld)"])
         }
     }
@@ -269,7 +298,8 @@ final class StreamEngine {
         guard selfServing, let recycling else { return (bell.clientEnd, nil) }
         guard let page = try? HoldsPage.create(limit: client.maxLeases, name: "capture-holds-\(config.name)-\(client.id)"),
               let fd = try? page.memfd.duplicate() else { return (bell.clientEnd, nil) }
-        client.holds = (page, recycling.add(page, limit: client.maxLeases))
+        guard let id = try? recycling.add(page, limit: client.maxLeases) else { return (bell.clientEnd, nil) }
+        client.holds = (page, id)
         return (bell.clientEnd, fd)
     }
 
@@ -307,6 +337,11 @@ final class StreamEngine {
     /// many leases it held.
     @discardableResult
     func detach(_ client: ClientSession) -> Int {
+        if handingOver {
+            // The device goes on for the next daemon: what the client holds stays held.
+            clients.removeAll { $0 === client }
+            return 0
+        }
         if let bell = doorbells.removeValue(forKey: client.id) {
             device.removeDoorbell(bell) // the device no longer rings it; it closes with the last reference
         }
@@ -321,6 +356,14 @@ final class StreamEngine {
         return held
     }
 
+    /// The previous daemon's doorbells and holds pages go once its clients have had
+    /// `grace` to reconnect (the lease timeout): frames flow to them meanwhile.
+    func dropPredecessorsIfDue(now: UInt64, grace: UInt64) {
+        guard let at = adoptedAt, now - at >= grace else { return }
+        adoptedAt = nil
+        (device as? KernelDevice)?.dropPredecessors()
+    }
+
     func tick(now: UInt64) {
         let elapsed = now - rateWindow.at
         if elapsed >= 1_000_000_000 {
@@ -332,9 +375,14 @@ final class StreamEngine {
     /// The device writes nothing after this returns, not even into slots clients give back
     /// later: frames they still map stay what they were (a daemon that stops says Goodbye
     /// after this).
-    func stop() {
+    ///
+    /// With `handOver` (the daemon is exiting), a device that outlives the daemon and recycles its
+    /// slots keeps capturing instead: a restarted daemon adopts it, and the clients keep their
+    /// doorbells, holds and leases until it retires them after their grace (PROTOCOL.md §5.2).
+    func stop(handOver: Bool = false) {
         stopped = true
-        device.stop()
+        handingOver = handOver && recycling != nil && (device as? RecyclingDevice)?.outlivesDaemon == true
+        if !handingOver { device.stop() }
     }
 
     func close() {

@@ -96,6 +96,17 @@ public protocol RecyclingDevice: CaptureDevice {
     /// Recycle from the next start on (before start; not undone).
     func recycleSlots()
     var recycles: Bool { get }
+    /// False for a device adopted running from a daemon that did not have it recycle: it
+    /// goes on being given slots by the daemon.
+    var mayRecycle: Bool { get }
+    /// Whether the device goes on capturing when the daemon exits (the driver, whose open file
+    /// systemd keeps in its fd store across a restart).
+    var outlivesDaemon: Bool { get }
+}
+
+extension RecyclingDevice {
+    public var mayRecycle: Bool { true }
+    public var outlivesDaemon: Bool { false }
 }
 
 public enum DeviceError: Error, CustomStringConvertible {

@@ -9,12 +9,18 @@ import CCaptureUAPI
 /// A capture device behind the capture_dma char driver (/dev/captureN), driven through the
 /// ioctl ABI of driver/uapi/capture_dma.h. The driver pins the daemon's own mapping of the
 /// ring at `attach`; closing the device unregisters and unpins.
-public final class KernelDevice: CaptureDevice {
+public final class KernelDevice: RecyclingDevice, HolderRegistry, @unchecked Sendable {
     public let name: String
     public let engine: String
     private let fd: FileDescriptor
     private let frameRate: Double
     private let payload: PayloadFormat
+    /// Set once the ring is known (attach, or adopt); the driver reads the same descriptors.
+    public private(set) var holds: SlotHolds?
+    public private(set) var recycles = false
+    /// Adopted running without recycling: the daemon keeps queueing slots (CAPTURE_IOC_STATS).
+    public private(set) var mayRecycle = true
+    public var outlivesDaemon: Bool { true }
 
     /// open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC) and CAPTURE_IOC_INFO.
     public convenience init(path: String, frameRate: Double, payload: PayloadFormat) throws {
@@ -46,9 +52,78 @@ public final class KernelDevice: CaptureDevice {
                               hint: "\(path) speaks driver ABI \(info.abi_version), captured speaks \(CAPTURE_DMA_ABI_VERSION); install matching versions")
         }
         engine = withUnsafeBytes(of: info.engine_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        // Doorbells a previous daemon registered belong to clients that are gone.
-        var clear = capture_doorbell(fd: -1, op: UInt32(CAPTURE_DOORBELL_CLEAR))
-        _ = withUnsafeMutablePointer(to: &clear) { capture_ioctl(fd.raw, capture_ioc_doorbell(), $0) }
+        // Doorbells and holds pages a previous daemon registered belong to its clients: they
+        // keep working while those clients reconnect, until retirePredecessors() drops them.
+        var bells = capture_doorbell(fd: -1, op: UInt32(CAPTURE_DOORBELL_RETIRE))
+        _ = withUnsafeMutablePointer(to: &bells) { capture_ioctl(fd.raw, capture_ioc_doorbell(), $0) }
+        var pages = capture_holder()
+        pages.op = UInt32(CAPTURE_HOLDER_RETIRE)
+        _ = withUnsafeMutablePointer(to: &pages) { capture_ioctl(fd.raw, capture_ioc_holder(), $0) }
+        var st = capture_stats()
+        if (try? Self.ioctl(fd, capture_ioc_stats(), &st, "CAPTURE_IOC_STATS")) != nil, st.pinned_pages > 0 {
+            // A ring already there: it recycles, or it never will.
+            recycles = st.recycling != 0
+            mayRecycle = recycles
+        }
+    }
+
+    /// CAPTURE_IOC_DOORBELL and CAPTURE_IOC_HOLDER (DROP_RETIRED): the previous daemon's
+    /// clients have had their grace; their doorbells and holds go.
+    public func dropPredecessors() {
+        var bells = capture_doorbell(fd: -1, op: UInt32(CAPTURE_DOORBELL_DROP_RETIRED))
+        _ = withUnsafeMutablePointer(to: &bells) { capture_ioctl(fd.raw, capture_ioc_doorbell(), $0) }
+        var pages = capture_holder()
+        pages.op = UInt32(CAPTURE_HOLDER_DROP_RETIRED)
+        _ = withUnsafeMutablePointer(to: &pages) { capture_ioctl(fd.raw, capture_ioc_holder(), $0) }
+    }
+
+    /// The ring whose slots the daemon's holds count (CAPTURE_IOC_HOLD): the one registered
+    /// (attach), or the one a previous daemon registered (adopt).
+    public func use(ring: Ring) {
+        holds = SlotHolds(slotCount: ring.geometry.slotCount, registry: self)
+    }
+
+    // MARK: RecyclingDevice
+
+    /// From the next start on, the driver recycles the queued slots itself (CAPTURE_START_RECYCLE).
+    public func recycleSlots() { recycles = true }
+
+    // MARK: HolderRegistry
+
+    /// CAPTURE_IOC_HOLD: the driver counts the daemon's holds on a slot under its lock (-1, 0:
+    /// none on any slot).
+    public func holdSlot(_ slot: Int, delta: Int32) throws {
+        var req = capture_hold()
+        req.slot = slot < 0 ? CAPTURE_HOLD_ALL_SLOTS : UInt32(slot)
+        req.delta = delta
+        try Self.ioctl(fd, capture_ioc_hold(), &req, "CAPTURE_IOC_HOLD")
+    }
+
+    /// CAPTURE_IOC_HOLDER (ADD): the driver pins the page (the daemon's mapping of it).
+    public func registerHolder(id: UInt32, page: HoldsPage, limit: Int) throws {
+        var req = capture_holder()
+        req.op = UInt32(CAPTURE_HOLDER_ADD)
+        req.id = id
+        req.user_address = UInt64(UInt(bitPattern: page.mapping.base))
+        req.limit = UInt32(limit)
+        try Self.ioctl(fd, capture_ioc_holder(), &req, "CAPTURE_IOC_HOLDER(ADD)")
+    }
+
+    /// CAPTURE_IOC_HOLDER (REMOVE): the driver forgets and unpins the page.
+    public func unregisterHolder(id: UInt32) {
+        var req = capture_holder()
+        req.op = UInt32(CAPTURE_HOLDER_REMOVE)
+        req.id = id
+        _ = withUnsafeMutablePointer(to: &req) { capture_ioctl(fd.raw, capture_ioc_holder(), $0) }
+    }
+
+    /// CAPTURE_IOC_HOLDER (REVOKE): holds below `sequence` no longer count.
+    public func revokeHolder(id: UInt32, below sequence: UInt64) {
+        var req = capture_holder()
+        req.op = UInt32(CAPTURE_HOLDER_REVOKE)
+        req.id = id
+        req.void_below = sequence
+        _ = withUnsafeMutablePointer(to: &req) { capture_ioctl(fd.raw, capture_ioc_holder(), $0) }
     }
 
     private static func ioctl<T>(_ fd: FileDescriptor, _ request: UInt, _ arg: inout T, _ name: String) throws {
@@ -78,6 +153,7 @@ public final class KernelDevice: CaptureDevice {
         } catch let e as SystemError {
             throw e.hinting("the driver refused the ring of stream \(ring.stream); dmesg says why")
         }
+        use(ring: ring)
     }
 
     public func queue(_ slots: [UInt32]) throws {
@@ -111,6 +187,7 @@ public final class KernelDevice: CaptureDevice {
         var req = capture_start()
         req.frame_rate_mhz = UInt32(min(frameRate * 1000, Double(UInt32.max)))
         req.payload = payload.rawValue
+        req.flags = recycles ? UInt32(CAPTURE_START_RECYCLE) : 0
         do {
             try Self.ioctl(fd, capture_ioc_start(), &req, "CAPTURE_IOC_START")
         } catch let e as SystemError where e.errno == EBUSY {

@@ -82,7 +82,7 @@ public final class SyntheticDevice: RecyclingDevice {
         }
         let mapping = try Mapping(sharing: ring.memfd, length: ring.geometry.ringBytes, protection: [.read, .write])
         shared.target.withLock { $0 = (mapping, ring.geometry) }
-        shared.holds.withLock { $0 = SlotHolds(mapping: mapping, geometry: ring.geometry) }
+        shared.holds.withLock { $0 = SlotHolds(slotCount: ring.geometry.slotCount) }
     }
 
     // MARK: RecyclingDevice
@@ -174,7 +174,7 @@ public final class SyntheticDevice: RecyclingDevice {
         defer { shared.finished.signal() }
         guard let (mapping, geometry) = shared.target.withLock({ $0 }) else { return }
         let source = settings.source
-        let holds = shared.holds.withLock { $0 } ?? SlotHolds(mapping: mapping, geometry: geometry)
+        let holds = shared.holds.withLock { $0 } ?? SlotHolds(slotCount: geometry.slotCount)
         let fixedPeriod = settings.frameRate > 0 ? UInt64(1e9 / settings.frameRate) : 0
         let paced = settings.paced
         var next = monotonicNanoseconds()

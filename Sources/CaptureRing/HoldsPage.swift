@@ -46,6 +46,11 @@ public final class HoldsPage: Sendable {
     /// Takes entry `i` for `sequence`, or frees it (0); sequentially consistent.
     public func set(_ i: Int, _ sequence: UInt64) { capture_store_seq_cst_u64(entry(i), sequence) }
 
+    /// Frees the entry that holds `sequence`, if one does.
+    public func clear(_ sequence: UInt64) {
+        for i in 0..<RingLayout.Holds.entries where held(i) == sequence { set(i, 0) }
+    }
+
     /// Whether one of the first `limit` entries holds `sequence` (the device, the daemon).
     public func holds(_ sequence: UInt64, limit: Int) -> Bool {
         for i in 0..<min(limit, RingLayout.Holds.entries) where capture_load_seq_cst_u64(entry(i)) == sequence { return true }

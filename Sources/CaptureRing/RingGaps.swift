@@ -24,6 +24,23 @@ public enum RingGaps {
         capture_store_release_u64(ringBase + RingLayout.Header.gapsWritten, written + 1)
     }
 
+    /// How many of frames `first ..< first + count` the device logged as not captured; frames
+    /// older than the log can say count as not captured.
+    public static func missed(ringBase: UnsafeRawPointer, first: UInt64, count: UInt64) -> UInt64 {
+        let written = capture_load_acquire_u64(ringBase + RingLayout.Header.gapsWritten)
+        let n = UInt64(RingLayout.gapLogEntries)
+        var total: UInt64 = 0, oldest = UInt64.max
+        for i in (written > n ? written - n : 0)..<written {
+            let entry = ringBase + RingLayout.Header.gaps + Int(i % n) * 16
+            let runFirst = capture_load_relaxed_u64(entry), runCount = capture_load_relaxed_u64(entry + 8)
+            let lo = max(first, runFirst), hi = min(first &+ count, runFirst &+ runCount)
+            if hi > lo { total += hi - lo }
+            oldest = min(oldest, runFirst)
+        }
+        if written > n && first < oldest { total += min(count, oldest - first) } // beyond the log
+        return min(total, count)
+    }
+
     /// Whether the device logged `sequence` as not captured (nil: too old for the log to say).
     public static func deviceMissed(ringBase: UnsafeRawPointer, sequence: UInt64) -> Bool? {
         let written = capture_load_acquire_u64(ringBase + RingLayout.Header.gapsWritten)

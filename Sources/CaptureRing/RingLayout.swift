@@ -66,7 +66,6 @@ public enum RingLayout {
         public static let flags = at(\.flags)
         public static let checksum = at(\.checksum)
         public static let offset = at(\.offset)
-        public static let holds = at(\.holds)
     }
 }
 

@@ -15,9 +15,13 @@ public final class RingReader: Sendable {
     /// What each frame holds (opaque for rings from daemons before the format block).
     public let format: FrameFormat
     public let stream: String
+    /// The memfd's inode: the same ring after a daemon restart (a driver's ring, adopted) has
+    /// the same one.
+    public let inode: UInt64
 
     /// mmap(PROT_READ, MAP_SHARED) of the whole memfd, then header validation.
     public init(memfd: FileDescriptor) throws {
+        inode = (try? memfd.inode()) ?? 0
         let size = try memfd.size()
         guard size >= UInt64(RingLayout.headerBytes) else { throw RingError.notARing("memfd is only \(size) bytes") }
         let mapping = try Mapping(sharing: memfd, length: Int(size), protection: .read)

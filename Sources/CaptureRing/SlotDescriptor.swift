@@ -91,4 +91,9 @@ public enum RingHead {
         capture_store_relaxed_u64(ringBase + RingLayout.Header.headSlot, UInt64(slot))
         capture_store_release_u64(ringBase + RingLayout.Header.headSequence, sequence)
     }
+
+    /// The newest frame published (acquire).
+    public static func sequence(ringBase: UnsafeRawPointer) -> UInt64 {
+        capture_load_acquire_u64(ringBase + RingLayout.Header.headSequence)
+    }
 }

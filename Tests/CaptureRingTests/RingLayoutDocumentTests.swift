@@ -97,8 +97,7 @@ final class RingLayoutDocumentTests: XCTestCase {
             "generation": \capture_slot_descriptor.generation, "sequence": \capture_slot_descriptor.sequence,
             "length": \capture_slot_descriptor.length, "timestamp_ns": \capture_slot_descriptor.timestamp_ns,
             "flags": \capture_slot_descriptor.flags, "checksum": \capture_slot_descriptor.checksum,
-            "offset": \capture_slot_descriptor.offset, "holds": \capture_slot_descriptor.holds,
-            "reserved": \capture_slot_descriptor.reserved,
+            "offset": \capture_slot_descriptor.offset, "reserved": \capture_slot_descriptor.reserved,
         ] as KeyValuePairs<String, PartialKeyPath<capture_slot_descriptor>>, size: MemoryLayout<capture_slot_descriptor>.size)
         XCTAssertEqual(MemoryLayout<capture_slot_descriptor>.size, 64)
         XCTAssertTrue(Self.protocolText.contains("descriptors_offset + slot × \(RingLayout.descriptorBytes)"))

@@ -11,3 +11,5 @@ unsigned long capture_ioc_stats(void) { return CAPTURE_IOC_STATS; }
 unsigned long capture_ioc_unregister(void) { return CAPTURE_IOC_UNREGISTER; }
 unsigned long capture_ioc_slots(void) { return CAPTURE_IOC_SLOTS; }
 unsigned long capture_ioc_doorbell(void) { return CAPTURE_IOC_DOORBELL; }
+unsigned long capture_ioc_holder(void) { return CAPTURE_IOC_HOLDER; }
+unsigned long capture_ioc_hold(void) { return CAPTURE_IOC_HOLD; }

@@ -10,4 +10,6 @@ unsigned long capture_ioc_stats(void);
 unsigned long capture_ioc_unregister(void);
 unsigned long capture_ioc_slots(void);
 unsigned long capture_ioc_doorbell(void);
+unsigned long capture_ioc_holder(void);
+unsigned long capture_ioc_hold(void);
 #endif

@@ -121,9 +121,7 @@ struct capture_slot_descriptor {
 	__u32 flags;              /* 32 CAPTURE_FRAME_* */
 	__u32 checksum;           /* 36 CRC-32 (zlib's) of the payload when CAPTURE_FRAME_CHECKSUM */
 	__u64 offset;             /* 40 of the slot in the ring */
-	__u32 holds;              /* 48 leases the daemon granted on this frame (daemon, seq_cst); a device
-	                           *    that recycles slots never reuses a slot while it is not 0 */
-	__u8 reserved[12];        /* 52 */
+	__u8 reserved[16];        /* 48 */
 };
 
 #define CAPTURE_RING_DESCRIPTOR_BYTES 64

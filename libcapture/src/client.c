@@ -41,6 +41,8 @@ struct capture_client {
     int pending;                     /* an error capture_next_frames() met, for the next call */
     char pending_message[512];
     uint64_t gone_since;             /* ms: when the daemon was first found gone (reconnecting) */
+    int attempt;                     /* a reconnect attempt's socket, Hello said (-1: none) */
+    uint64_t next_attempt, delay;    /* ms: the next attempt, and the backoff */
     atomic_bool closed;
 };
 
@@ -140,6 +142,8 @@ API int capture_connect(const char *stream, const capture_options *options, capt
     c->max_leases = o.max_leases;
     c->flags = o.flags;
     c->reconnect_ms = o.reconnect_ms;
+    c->attempt = -1;
+    c->delay = 50;
     snprintf(c->stream, sizeof(c->stream), "%s", stream);
     capture_socket_path(&o, c->path, sizeof(c->path));
     c->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -188,6 +192,7 @@ API void capture_close(capture_client *c) {
     }
     unwatch(c, c->session);
     session_release(c->session);
+    if (c->attempt >= 0) close(c->attempt);
     close(c->epfd);
     close(c->wake);
     close(c->retry);
@@ -358,16 +363,21 @@ static int by_sequence(const void *a, const void *b) {
  * so one of the two sees the other. What cannot be taken becomes a drop with its cause.
  * Caller holds the lock. */
 static int take_self_served(capture_client *c, struct session *s) {
-    uint64_t head, unused;
-    ring_head(s->ring, &head, &unused);
+    uint64_t head, head_slot;
+    ring_head(s->ring, &head, &head_slot);
     if (head <= s->examined) return 0;
     uint32_t n = 0;
-    for (uint32_t slot = 0; slot < s->ring->slot_count; slot++) {
-        struct snapshot snap = ring_snapshot(s->ring, slot);
-        if (!(snap.generation & 1) && snap.sequence > s->examined && snap.sequence <= head)
-            s->found[n++] = (struct found){ snap.sequence, slot, snap };
+    struct snapshot newest = head_slot < s->ring->slot_count ? ring_snapshot(s->ring, (uint32_t)head_slot) : (struct snapshot){ 0 };
+    if (head == s->examined + 1 && !(newest.generation & 1) && newest.sequence == head) {
+        s->found[n++] = (struct found){ head, (uint32_t)head_slot, newest };   /* one new frame: where the head says */
+    } else {
+        for (uint32_t slot = 0; slot < s->ring->slot_count; slot++) {
+            struct snapshot snap = ring_snapshot(s->ring, slot);
+            if (!(snap.generation & 1) && snap.sequence > s->examined && snap.sequence <= head)
+                s->found[n++] = (struct found){ snap.sequence, slot, snap };
+        }
+        qsort(s->found, n, sizeof(*s->found), by_sequence);
     }
-    qsort(s->found, n, sizeof(*s->found), by_sequence);
     uint64_t next = s->examined + 1, recycled = 0;
     int r = 0;
     for (uint32_t k = 0; k < n && r == 0; k++) {
@@ -423,29 +433,21 @@ static void drain_fd(int fd) {
     while (read(fd, sink, sizeof(sink)) > 0) {}
 }
 
-/* Waits on the wake eventfd up to `ms`: -CAPTURE_EWOKEN if capture_wakeup() rang it. */
-static int sleep_or_wake(capture_client *c, int ms) {
-    struct pollfd p = { .fd = c->wake, .events = POLLIN };
-    if (poll(&p, 1, ms) == 1) {
-        drain_fd(c->wake);
-        return fail(-CAPTURE_EWOKEN, "woken while reconnecting");
-    }
-    return 0;
-}
-
-/* One attempt to connect again. 1: the new session is in place (the frames published
- * meanwhile are reported as one drop); 0: not yet; < 0: an error. Caller does not hold the
- * lock. */
-static int try_reconnect(capture_client *c, struct session *old) {
-    struct session *fresh;
-    if (session_open(c->path, c->stream, c->mode, c->max_leases, hello_flags(c), &fresh) < 0) return 0;
+/* Puts `fresh` in place of `old`: the frames published meanwhile are reported as one drop.
+ * Caller does not hold the lock. Returns 1, or < 0. */
+static int install_session(capture_client *c, struct session *old, struct session *fresh) {
     pthread_mutex_lock(&c->lock);
     unwatch(c, old);
     c->session = fresh;
     watch(c, fresh);
     c->gone_since = 0;
     c->format = fresh->ring->format;
+    /* The same ring (a driver's, adopted by the new daemon): the frames taken from it while
+     * away are not new. Another ring numbers frames from 1 again. */
+    bool same_ring = fresh->ring->inode == old->ring->inode;
     uint64_t head = fresh->info.head_sequence;
+    if (same_ring && c->last_sequence > head) head = c->last_sequence;
+    fresh->examined = head;
     c->newest_taken = head;
     c->stats.reconnects++;
     int r = 0;
@@ -464,6 +466,14 @@ static int try_reconnect(capture_client *c, struct session *old) {
     return r < 0 ? r : 1;
 }
 
+/* One attempt to connect again, waiting for the Welcome. 1: the new session is in place;
+ * 0: not yet; < 0: an error. Caller does not hold the lock. */
+static int try_reconnect(capture_client *c, struct session *old) {
+    struct session *fresh;
+    if (session_open(c->path, c->stream, c->mode, c->max_leases, hello_flags(c), &fresh) < 0) return 0;
+    return install_session(c, old, fresh);
+}
+
 /* When the reconnect window (reconnect_ms from when the daemon was first found gone) ends. */
 static uint64_t reconnect_until(capture_client *c, struct session *old) {
     pthread_mutex_lock(&c->lock);
@@ -477,19 +487,47 @@ static uint64_t reconnect_until(capture_client *c, struct session *old) {
 }
 
 /* Connects again with backoff (50 ms doubling to 1 s) until the reconnect window ends, or
- * `deadline` (ms; 0: none) — then the next call goes on trying. Caller does not hold the lock. */
+ * `deadline` (ms; 0: none) — then the next call goes on trying. An attempt says Hello and
+ * waits for the Welcome alongside the old session's doorbell: a client woken by the device
+ * keeps taking frames from the ring it has while the daemon restarts (the device does not
+ * stop, and the driver keeps the doorbell and holds for a grace period). Returns 0 when frames
+ * were queued meanwhile (the caller returns them; the attempt goes on at the next call).
+ * Caller does not hold the lock. */
 static int reconnect(capture_client *c, struct session *old, uint64_t deadline) {
     uint64_t until = reconnect_until(c, old);
-    unsigned delay = 50;
     while (!atomic_load(&c->closed)) {
         uint64_t now = now_ms();
         if (now >= until) break;
         if (deadline && now >= deadline) return fail(-CAPTURE_ETIMEDOUT, "captured is gone; still reconnecting");
-        int r = try_reconnect(c, old);
-        if (r != 0) return r < 0 ? r : 0;
-        uint64_t left = (deadline && deadline < until ? deadline : until) - now;
-        if ((r = sleep_or_wake(c, (int)(delay < left ? delay : left))) < 0) return r;
-        delay = delay * 2 > 1000 ? 1000 : delay * 2;
+        if (c->attempt < 0 && now >= c->next_attempt) {
+            if (session_begin(c->path, c->stream, c->mode, c->max_leases, hello_flags(c), &c->attempt) < 0) c->attempt = -1;
+            c->next_attempt = now + c->delay;
+            c->delay = c->delay * 2 > 1000 ? 1000 : c->delay * 2;
+        }
+        pthread_mutex_lock(&c->lock);
+        int r = old->doorbell >= 0 ? take_from_ring(c, old) : 0;
+        bool queued = c->count > 0;
+        pthread_mutex_unlock(&c->lock);
+        if (r < 0) return r;
+        if (queued) return 0;
+        uint64_t end = c->attempt >= 0 ? until : (c->next_attempt < until ? c->next_attempt : until);
+        if (deadline && deadline < end) end = deadline;
+        struct pollfd p[3] = { { .fd = c->wake, .events = POLLIN }, { .fd = c->attempt, .events = POLLIN }, { .fd = old->doorbell, .events = POLLIN } };
+        if (poll(p, 3, end > now ? (int)(end - now) : 0) < 0 && errno == EINTR) return fail(-EINTR, "a signal arrived");
+        if (p[0].revents) {
+            drain_fd(c->wake);
+            return fail(-CAPTURE_EWOKEN, "woken while reconnecting");
+        }
+        if (p[2].revents) drain_fd(old->doorbell);
+        if (c->attempt >= 0 && p[1].revents) {
+            struct session *fresh;
+            int sock = c->attempt;
+            c->attempt = -1;
+            if (session_finish(sock, &fresh) == 0) {
+                c->delay = 50;
+                return install_session(c, old, fresh) < 0 ? -ENOMEM : 0;
+            }
+        }
     }
     return fail(-CAPTURE_EDAEMON_GONE, "captured went away and did not come back within %u ms", c->reconnect_ms);
 }

@@ -70,6 +70,7 @@ struct ring {
     atomic_int refs;
     const uint8_t *base;
     size_t size;
+    uint64_t inode;            /* the memfd's: the same ring after a restart (a driver's, adopted) */
     uint32_t slot_count, payload;
     uint64_t frame_bytes, descriptors_offset, slots_offset, slot_stride;
     char name[33];
@@ -115,6 +116,10 @@ struct session {
 
 /** socket(AF_UNIX, SOCK_SEQPACKET) and connect(2) to `path`; errors say what to do. */
 int unix_connect(const char *path, int *sock);
+/** Connects to `path` and says Hello, without waiting for the answer: *sock is the socket. */
+int session_begin(const char *path, const char *stream, capture_mode mode, uint32_t max_leases, uint8_t hello_flags, int *sock);
+/** Takes the Welcome on `sock` (which it owns from now on: closed on failure) and maps the ring. */
+int session_finish(int sock, struct session **out);
 /** Connects to `path`, says Hello, takes the Welcome and maps the ring. */
 int session_open(const char *path, const char *stream, capture_mode mode, uint32_t max_leases, uint8_t hello_flags,
                  struct session **out);

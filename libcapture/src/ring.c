@@ -119,6 +119,7 @@ int ring_map(int memfd, struct ring **out) {
     atomic_init(&r->refs, 1);
     r->base = base;
     r->size = size;
+    r->inode = (uint64_t)st.st_ino;
     r->slot_count = (uint32_t)slots;
     r->frame_bytes = frame;
     r->descriptors_offset = CAPTURE_RING_HEADER_BYTES;

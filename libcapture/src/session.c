@@ -85,22 +85,36 @@ void session_unhold(struct session *s, int entry, uint64_t sequence) {
     __atomic_compare_exchange_n(&s->held[entry], &sequence, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
 }
 
-int session_open(const char *path, const char *stream, capture_mode mode, uint32_t max_leases, uint8_t hello_flags,
-                 struct session **out) {
+int session_begin(const char *path, const char *stream, capture_mode mode, uint32_t max_leases, uint8_t hello_flags, int *out) {
     size_t name = strlen(stream);
     if (name == 0 || name > 64) return fail(-EINVAL, "stream names are 1 to 64 bytes");
-    uint8_t *buffer = malloc(MAX_MESSAGE_BYTES + 1);
-    if (!buffer) return fail(-ENOMEM, "out of memory");
-    int sock = -1, fds[3], nfds = 0, r;
-    void *holds = NULL;
-    if ((r = unix_connect(path, &sock)) < 0) goto out;
+    int sock = -1, r;
+    if ((r = unix_connect(path, &sock)) < 0) return r;
     uint8_t hello[16 + 64];
     size_t n = encode_hello(hello, stream, (uint8_t)mode, hello_flags, max_leases > 0xffff ? 0xffff : (uint16_t)max_leases);
     r = send_packet(sock, hello, n, false);
     if (r < 0 && r != -EPIPE && r != -ECONNRESET) {  /* refused at accept: its reason is waiting */
-        r = fail(r, "sendmsg(Hello): %s", strerror(-r));
-        goto out;
+        close(sock);
+        return fail(r, "sendmsg(Hello): %s", strerror(-r));
     }
+    *out = sock;
+    return 0;
+}
+
+int session_open(const char *path, const char *stream, capture_mode mode, uint32_t max_leases, uint8_t hello_flags,
+                 struct session **out) {
+    int sock, r = session_begin(path, stream, mode, max_leases, hello_flags, &sock);
+    return r < 0 ? r : session_finish(sock, out);
+}
+
+int session_finish(int sock, struct session **out) {
+    uint8_t *buffer = malloc(MAX_MESSAGE_BYTES + 1);
+    if (!buffer) {
+        close(sock);
+        return fail(-ENOMEM, "out of memory");
+    }
+    int fds[3], nfds = 0, r;
+    void *holds = NULL;
     struct message m;
     if ((r = receive_reply(sock, buffer, &m, fds, &nfds, "Welcome")) < 0) goto out;
     if (m.type != MSG_WELCOME) {

@@ -240,7 +240,7 @@ static int client_init(ClientObject *o, PyObject *args, PyObject *kwargs) {
     opts.max_leases = max_leases;
     opts.reconnect_ms = reconnect_ms;
     opts.socket_path = socket;
-    if (!doorbell) opts.flags |= CAPTURE_OPTION_NO_DOORBELL;
+    if (!doorbell) opts.flags |= CAPTURE_OPTION_NO_DOORBELL | CAPTURE_OPTION_NO_SELF_SERVE; /* be told by messages */
     int r;
     capture_client *c = NULL;
     Py_BEGIN_ALLOW_THREADS
@@ -489,10 +489,11 @@ static PyObject *client_info(ClientObject *o, void *unused) {
     if (!open_client(o)) return NULL;
     capture_stream_info i;
     capture_stream_info_get(o->client, &i);
-    return Py_BuildValue("{s:s,s:K,s:I,s:I,s:s,s:I,s:I,s:I,s:O,s:K}", "stream", i.name, "frame_bytes", (unsigned long long)i.frame_bytes,
+    return Py_BuildValue("{s:s,s:K,s:I,s:I,s:s,s:I,s:I,s:I,s:O,s:O,s:K}", "stream", i.name, "frame_bytes", (unsigned long long)i.frame_bytes,
                          "slots", i.slot_count, "payload", i.payload, "mode", i.mode == CAPTURE_MODE_LEASE ? "lease" : "latest",
                          "max_leases", i.max_leases, "lease_timeout_ms", i.lease_timeout_ms, "client_id", i.client_id,
-                         "doorbell", i.doorbell ? Py_True : Py_False, "head_sequence", (unsigned long long)i.head_sequence);
+                         "doorbell", i.doorbell ? Py_True : Py_False, "self_serve", i.doorbell == 2 ? Py_True : Py_False,
+                         "head_sequence", (unsigned long long)i.head_sequence);
 }
 
 static PyObject *client_statistics(ClientObject *o, void *unused) {
