@@ -60,8 +60,9 @@ extension CaptureClient {
     public func nextFrames(timeout: Duration? = nil) throws -> [Frame] {
         var frames = [try nextFrame(timeout: timeout)]
         let current = connection
-        // What the socket already holds, without blocking (bounded, so a flood cannot pin us here).
-        for _ in 0..<8 where state.withLock({ $0.inbox.isEmpty }) {
+        // What the socket already holds, without blocking (bounded, so a flood cannot pin us
+        // here). A client woken by the device gets no frames by message: nothing to look for.
+        for _ in 0..<8 where current.doorbell == nil && state.withLock({ $0.inbox.isEmpty }) {
             guard try receiveOne(current) else { break }
         }
         state.withLock { s in

@@ -622,8 +622,9 @@ API int capture_next_frames(capture_client *c, int timeout_ms, capture_frame **f
     if (r < 0) return r;
     size_t n = 1;
     pthread_mutex_lock(&c->lock);
-    if (c->count == 0 && !c->pending && atomic_load(&c->session->open)) {
-        /* What already arrived. An error that ends the session waits for the next call. */
+    if (c->count == 0 && !c->pending && atomic_load(&c->session->open) && c->session->doorbell < 0) {
+        /* What already arrived (a client woken by the device gets no frames by message). An
+         * error that ends the session waits for the next call. */
         r = drain_socket(c, c->session, 1);
         if (r < 0) {
             c->pending = r;
