@@ -134,6 +134,17 @@ struct Report {
     private func targets() -> String {
         var rows: [(String, String, Bool)] = []
         func check(_ name: String, _ detail: String, _ ok: Bool) { rows.append((name, detail, ok)) }
+        /// One lease client, header mode: `system`'s frames/s against `baseline`'s, size by size.
+        func atLeastEverySize(_ name: String, _ system: String, _ baseline: String) {
+            var ratios: [String] = []
+            var ok = true
+            for s in sizes {
+                guard let a = find(system, "header", "lease", s, 1), let b = find(baseline, "header", "lease", s, 1), b.perClientFps > 0 else { continue }
+                ratios.append(String(format: "%@ %.2f×", Self.size(s), a.perClientFps / b.perClientFps))
+                if a.perClientFps < b.perClientFps { ok = false }
+            }
+            if !ratios.isEmpty { check(name, ratios.joined(separator: ", "), ok) }
+        }
         for mode in ["lease", "latest"] {
             let fps = sizes.compactMap { find("capture", "header", mode, $0, 1)?.perClientFps }
             if let hi = fps.max(), let lo = fps.min(), hi > 0 {
@@ -190,17 +201,8 @@ struct Report {
                 }
             }
         }
-        var perSizeQueued: [String] = []
-        var notLower = true
-        for s in sizes {
-            guard let r = find("capture", "header", "lease", s, 1), let q = find("capture, daemon-queued", "header", "lease", s, 1), q.perClientFps > 0 else { continue }
-            perSizeQueued.append(String(format: "%@ %.2f×", Self.size(s), r.perClientFps / q.perClientFps))
-            if r.perClientFps < q.perClientFps { notLower = false }
-        }
-        if !perSizeQueued.isEmpty {
-            check("header mode, 1 lease client: frames/s with the device recycling slots ≥ daemon-queued, every size",
-                  perSizeQueued.joined(separator: ", "), notLower)
-        }
+        atLeastEverySize("header mode, 1 lease client: frames/s with the device recycling slots ≥ daemon-queued, every size",
+                         "capture", "capture, daemon-queued")
         let busy = results.latency.filter { $0.system == "capture latest, busy-poll" }.map(\.percentiles.p99)
         if let w = busy.max() { check("busy-poll client p99 ≤ 2 µs", String(format: "worst p99 %.2f µs", w), w <= 2) }
         let cpu1 = sizes.compactMap { find("capture", "header", "lease", $0, 1)?.daemonCPUPerFrameUs }
@@ -216,16 +218,7 @@ struct Report {
             }
         }
         if !growth.isEmpty { check("daemon CPU per frame grows no faster than linearly with clients", growth.joined(separator: ", "), linear) }
-        var cVsSwift: [String] = []
-        var cAtLeastSwift = true
-        for s in sizes {
-            guard let c = find("C client", "header", "lease", s, 1), let w = find("Swift client", "header", "lease", s, 1), w.perClientFps > 0 else { continue }
-            cVsSwift.append(String(format: "%@ %.2f×", Self.size(s), c.perClientFps / w.perClientFps))
-            if c.perClientFps < w.perClientFps { cAtLeastSwift = false }
-        }
-        if !cVsSwift.isEmpty {
-            check("C client (libcapture), 1 client, header mode: frames/s ≥ the Swift client's at every size", cVsSwift.joined(separator: ", "), cAtLeastSwift)
-        }
+        atLeastEverySize("C client (libcapture), 1 client, header mode: frames/s ≥ the Swift client's at every size", "C client", "Swift client")
         if let p = results.pythonMean {
             check("Python client computing the NumPy mean of every frame sustains sim0 (1 MB at 1,000 frames/s) with 0 drops",
                   String(format: "%llu of %llu frames published in %.0f s, %llu dropped; %.0f µs CPU per frame", p.frames, p.published, p.seconds, p.dropped, p.cpuPerFrameUs),
