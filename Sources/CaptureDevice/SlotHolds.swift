@@ -91,7 +91,6 @@ public final class SlotHolds: @unchecked Sendable {
         voidBelow.withLock { $0[id] = max($0[id] ?? 0, sequence) }
     }
 
-    public func registered() -> [Holder] { holders.withLock { $0 } }
     public func voided(_ id: UInt32) -> UInt64 { voidBelow.withLock { $0[id] ?? 0 } }
 
     /// Whether anyone holds frame `sequence` in `slot` (the device, before reusing the slot).
@@ -102,7 +101,4 @@ public final class SlotHolds: @unchecked Sendable {
         for h in list where sequence >= (void[h.id] ?? 0) && h.page.holds(sequence, limit: h.limit) { return true }
         return false
     }
-
-    /// Slots with a hold (status).
-    public var slotsHeldByDaemon: Int { (0..<slotCount).filter { daemonHolds($0) }.count }
 }
