@@ -41,6 +41,15 @@ int capture_timerfd_periodic(uint64_t interval_ns) {
     return fd;
 }
 
+int capture_timerfd_oneshot(void) { return timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC); }
+
+int capture_timerfd_arm_at(int fd, uint64_t deadline_ns) {
+    struct itimerspec its = {0};
+    its.it_value.tv_sec = (time_t)(deadline_ns / 1000000000ULL);
+    its.it_value.tv_nsec = (long)(deadline_ns % 1000000000ULL);
+    return timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
 int capture_signalfd_terminate(void) {
     sigset_t set;
     sigemptyset(&set);

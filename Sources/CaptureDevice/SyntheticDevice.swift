@@ -48,6 +48,8 @@ public final class SyntheticDevice: RecyclingDevice {
         /// Set while the producer waits for a slot (full-speed mode), so queue() wakes it only then.
         let idle = Atomic<Bool>(false)
         let wake: EventCounter
+        /// Frame times, when paced (see produce()); stop() fires it.
+        let clock: DeadlineTimer?
         let finished: EventCounter
         let running = Atomic<Bool>(false)
         let frames = Atomic<UInt64>(0)
@@ -63,8 +65,9 @@ public final class SyntheticDevice: RecyclingDevice {
         let recycling = Atomic<Bool>(false)
         let holds = Locked<SlotHolds?>(nil)
 
-        init() throws {
+        init(paced: Bool) throws {
             wake = try EventCounter()
+            clock = paced ? try DeadlineTimer() : nil
             finished = try EventCounter()
             doorbell = try EventCounter()
         }
@@ -72,7 +75,7 @@ public final class SyntheticDevice: RecyclingDevice {
 
     public init(settings: Settings) throws {
         self.settings = settings
-        shared = try Shared()
+        shared = try Shared(paced: settings.paced)
     }
 
     /// Maps the ring read-write a second time: the device's own view, made before sealing.
@@ -145,6 +148,7 @@ public final class SyntheticDevice: RecyclingDevice {
         started = false
         shared.running.store(false, ordering: .releasing)
         shared.wake.signal()
+        shared.clock?.fireNow()
         _ = shared.finished.wait(timeoutNanoseconds: 5_000_000_000)
         shared.finished.drain()
     }
@@ -180,6 +184,17 @@ public final class SyntheticDevice: RecyclingDevice {
         var next = monotonicNanoseconds()
         var sequence: UInt64 = 0
         var ended = false
+        // Frame times come from a timer armed one frame ahead, as a device's come from its
+        // hardware: after a frame's doorbells this thread sleeps at once, in read(2), and a
+        // client woken onto its CPU does not wait for a timer to be programmed (a VM exit,
+        // several µs on this machine) or a poll set up.
+        let clock = shared.clock
+        var armedAt: UInt64 = 0
+        func arm(_ deadline: UInt64) {
+            guard let clock, deadline != armedAt else { return }
+            clock.arm(at: deadline)
+            armedAt = deadline
+        }
         while shared.running.load(ordering: .acquiring) {
             if ended {
                 // The source has no more frames (a replay played once): idle until stop().
@@ -193,8 +208,18 @@ public final class SyntheticDevice: RecyclingDevice {
                 next += period
                 let now = monotonicNanoseconds()
                 if now < next {
-                    // Sleep to the frame time; the wake eventfd ends the sleep at stop().
-                    if shared.wake.wait(timeoutNanoseconds: Int64(next - now)) { shared.wake.drain(); next -= period; continue }
+                    // Sleep to the frame time; stop() ends the sleep.
+                    if let clock {
+                        arm(next) // armed already, unless the pace changed
+                        // stop() clears `running` before it fires the clock: either the firing
+                        // ends this wait, or `running` is seen here.
+                        guard shared.running.load(ordering: .acquiring) else { continue }
+                        clock.wait()
+                        armedAt = 0
+                        guard shared.running.load(ordering: .acquiring) else { continue }
+                    } else if shared.wake.wait(timeoutNanoseconds: Int64(next - now)) {
+                        shared.wake.drain(); next -= period; continue
+                    }
                 } else if now - next > 1_000_000_000 {
                     if ownPace == nil && period > 0 {
                         // More than a second late (the machine stalled us): those frames never
@@ -210,6 +235,7 @@ public final class SyntheticDevice: RecyclingDevice {
                     }
                 }
             }
+            if paced { arm(next + (source.interval(before: sequence + 2) ?? fixedPeriod)) }
             if !source.has(sequence + 1) {
                 ended = true   // the slots stay queued, their frames as they were
                 continue

@@ -91,6 +91,37 @@ public final class EventCounter: Sendable {
     }
 }
 
+/// timerfd(2) that fires once, at a CLOCK_MONOTONIC time set in advance, and a thread that
+/// blocks in read(2) until it does. A thread that must sleep right after it wakes another arms
+/// its next deadline before, so nothing is set up (a timer programmed: a VM exit on a virtual
+/// machine; a poll table) while the woken thread waits for its CPU.
+public final class DeadlineTimer: Sendable {
+    public let fd: FileDescriptor
+
+    /// timerfd_create(CLOCK_MONOTONIC), blocking reads.
+    public init() throws {
+        let raw = capture_timerfd_oneshot()
+        if raw < 0 { throw SystemError("timerfd_create") }
+        fd = FileDescriptor(owning: raw)
+    }
+
+    /// timerfd_settime(TFD_TIMER_ABSTIME); a deadline already past fires at once. Resets a
+    /// firing not yet waited for.
+    public func arm(at deadline: UInt64) {
+        // Fails only for a bad descriptor or time; fire at once then, so no wait is endless.
+        if capture_timerfd_arm_at(fd.raw, max(deadline, 1)) != 0 { _ = capture_timerfd_arm_at(fd.raw, 1) }
+    }
+
+    /// From another thread: ends the current or next wait().
+    public func fireNow() { arm(at: 1) }
+
+    /// read(2) of the expiry count: blocks until the deadline passes.
+    public func wait() {
+        var value: UInt64 = 0
+        _ = withUnsafeMutableBytes(of: &value) { Glibc.read(fd.raw, $0.baseAddress, 8) }
+    }
+}
+
 /// timerfd(2) that fires periodically.
 public final class PeriodicTimer {
     public let fd: FileDescriptor

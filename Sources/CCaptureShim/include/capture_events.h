@@ -25,6 +25,10 @@ int capture_eventfd(void);
 int capture_pipe(int fds[2]);
 /** timerfd_create(CLOCK_MONOTONIC) armed periodically every interval_ns. */
 int capture_timerfd_periodic(uint64_t interval_ns);
+/** timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC), not armed; reads block. */
+int capture_timerfd_oneshot(void);
+/** timerfd_settime(TFD_TIMER_ABSTIME): fires once at deadline_ns (> 0) of CLOCK_MONOTONIC. */
+int capture_timerfd_arm_at(int fd, uint64_t deadline_ns);
 /** Blocks SIGINT, SIGTERM, SIGHUP and returns a signalfd for them; ignores SIGPIPE. */
 int capture_signalfd_terminate(void);
 /** read(2) one signalfd_siginfo and return its signal number, or -1. */
