@@ -26,14 +26,19 @@ extension CaptureClient {
             var socketReady = true
             if let bell = current.doorbell {
                 // The ring head first: the bell may have rung for it already. The bell is reset
-                // before the head is read again, so a frame published meanwhile rings it anew.
+                // before the head is read again, so a frame published meanwhile rings it anew;
+                // a bell that rang is reset only once its frames are returned.
                 if current.holds != nil {
                     if takeSelfServed(from: current) { continue } // the inbox has them now
                 } else if let frame = takeNewest(from: current) {
                     return .frame(frame)
                 }
+                if state.withLock({ s in defer { s.bellRang = false }; return s.bellRang }) {
+                    bell.drainReadable()
+                    continue
+                }
                 let ready = Poll.readable(current.socket, bell, timeoutNanoseconds: wait)
-                if ready.second { bell.drainReadable() }
+                if ready.second { state.withLock { $0.bellRang = true } }
                 socketReady = ready.first
             } else {
                 socketReady = Poll.readable(current.socket, timeoutNanoseconds: wait)
@@ -66,11 +71,12 @@ extension CaptureClient {
             guard try receiveOne(current) else { break }
         }
         state.withLock { s in
+            guard !s.inbox.isEmpty else { return }
             var rest = Deque<CaptureEvent>()
-            while let event = s.inbox.popFirst() {
+            for event in s.inbox {
                 if case .frame(let frame) = event { frames.append(frame) } else { rest.append(event) }
             }
-            s.inbox = rest
+            if rest.isEmpty { s.inbox.removeAll(keepingCapacity: true) } else { s.inbox = rest }
         }
         return frames
     }

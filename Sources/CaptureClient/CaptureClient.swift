@@ -44,6 +44,9 @@ public final class CaptureClient: Sendable {
         var statistics = Statistics()
         /// The newest sequence taken from the ring head (doorbell or busy polling).
         var newestTaken: UInt64 = 0
+        /// The doorbell rang and is not reset yet: reset on the next look, not before the frames
+        /// it rang for are returned (a read(2) less between the ring and the frame).
+        var bellRang = false
         /// Self-serve lease mode: which entries of the holds page are free or hold what.
         var holds = SelfServeHolds()
         /// The daemon went away and this client is reconnecting (see CaptureClient+Reconnect).

@@ -550,7 +550,15 @@ static int step(capture_client *c, int wait_ms, uint64_t deadline, capture_event
     c->notice = NULL;
     struct session *s = c->session;
     int r = 0;
-    if (!c->count && s->doorbell >= 0) r = take_from_ring(c, s);
+    if (!c->count && s->doorbell >= 0) {
+        r = take_from_ring(c, s);
+        /* The bell is reset only after the frames it rang for were returned (a read(2) less
+         * between the ring and the frame), and before the head is read again. */
+        if (r == 0 && !c->count && atomic_exchange(&s->bell_rang, false)) {
+            drain_fd(s->doorbell);
+            r = take_from_ring(c, s);
+        }
+    }
     if (c->count) {
         *ev = pop(c);
         if (ev->type == CAPTURE_EVENT_NOTICE) c->notice = (char *)ev->text;
@@ -571,7 +579,7 @@ static int step(capture_client *c, int wait_ms, uint64_t deadline, capture_event
         if (n > 0) {
             readable = p[0].revents != 0;
             if (p[1].revents) { drain_fd(c->wake); r = fail(-CAPTURE_EWOKEN, "capture_wakeup()"); }
-            if (s->doorbell >= 0 && p[2].revents) drain_fd(s->doorbell);   /* reset before the head is read again */
+            if (s->doorbell >= 0 && p[2].revents) atomic_store(&s->bell_rang, true);
         }
     }
     int got = 0;

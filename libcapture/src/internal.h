@@ -100,6 +100,7 @@ struct session {
     atomic_int refs;
     int sock;                  /* closed when the last reference goes */
     int doorbell;              /* -1: none */
+    atomic_bool bell_rang;     /* rang, not reset yet: reset once its frames are taken (step()) */
     /* Self-serve leases (§5.2): this session's holds page, mapped read-write (NULL: the daemon
      * grants leases by message). Entries are written by take_self_served() under the client's
      * lock and cleared by whoever releases the frame, with a compare-and-swap. */
