@@ -89,7 +89,7 @@ extension CaptureClient {
             s.connection = fresh
             s.away = nil
             s.holds = SelfServeHolds() // a new session has its own holds page
-            if let page = fresh.holds { s.holds.prepare(limit: min(page.limit, Int(fresh.welcome.maxLeases)), head: head) }
+            if let page = fresh.holds { s.holds.prepare(limit: min(page.limit, Int(fresh.welcome.maxLeases)), head: head, page: page) }
             s.newestTaken = head
             s.statistics.reconnects += 1
             if lastSeen > 0 && head > lastSeen {

@@ -11,16 +11,19 @@ struct SelfServeHolds {
     /// The newest sequence looked at.
     var examined: UInt64 = 0
 
-    mutating func prepare(limit: Int, head: UInt64) {
-        guard !prepared else { return }
+    /// Also tells the device how far this client has looked: it may stay quiet until
+    /// `examined` reaches the frame it last rang for (PROTOCOL.md §5.2).
+    mutating func prepare(limit: Int, head: UInt64, page: HoldsPage) {
+        page.examined = head
         free = Array((0..<limit).reversed())
+        entryOf.reserveCapacity(limit)
         examined = head
         prepared = true
     }
 
     mutating func release(_ sequence: UInt64, in page: HoldsPage) {
         guard let i = entryOf.removeValue(forKey: sequence) else { return }
-        page.set(i, 0)
+        page.free(i)
         free.append(i)
     }
 }
@@ -37,25 +40,32 @@ extension CaptureClient {
     func takeSelfServed(from current: Connection) -> Bool {
         guard let page = current.holds else { return false }
         let ring = current.ring
+        // `examined` (stored by the last look), then the head: the device stores the head, then
+        // reads `examined` to decide whether to ring (PROTOCOL.md §5.2); one sees the other.
+        capture_fence_seq_cst()
         let (head, headSlot) = ring.head
         return state.withLock { s -> Bool in
-            s.holds.prepare(limit: min(page.limit, Int(current.welcome.maxLeases)), head: current.welcome.headSequence)
+            if !s.holds.prepared { s.holds.prepare(limit: min(page.limit, Int(current.welcome.maxLeases)), head: current.welcome.headSequence, page: page) }
             guard head > s.holds.examined else { return false }
-            // What the ring holds that is newer than the last look, oldest first: one new frame
-            // is where the head says; more take a look at every descriptor.
-            var found: [(sequence: UInt64, slot: Int, snapshot: SlotDescriptor.Snapshot)] = []
             let newest = headSlot < ring.geometry.slotCount ? ring.descriptor(headSlot).snapshot() : nil
             if head == s.holds.examined + 1, let newest, !newest.isBeingFilled, newest.sequence == head {
-                found.append((head, headSlot, newest))
-            } else {
-                for slot in 0..<ring.geometry.slotCount {
-                    let snap = ring.descriptor(slot).snapshot()
-                    if !snap.isBeingFilled && snap.sequence > s.holds.examined && snap.sequence <= head {
-                        found.append((snap.sequence, slot, snap))
-                    }
-                }
-                found.sort { $0.sequence < $1.sequence }
+                // One new frame, where the head says: the path of a client that keeps up.
+                let entry = s.holds.free.popLast()
+                if let entry { page.claim(entry, head) }
+                capture_fence_seq_cst() // the hold, then the look
+                let event = Self.confirm(head, slot: headSlot, seen: newest, entry: entry, page: page, current: current, holds: &s.holds)
+                Self.record(event, through: head, page: page, state: &s)
+                return true
             }
+            // More than one: every descriptor newer than the last look, oldest first.
+            var found: [(sequence: UInt64, slot: Int, snapshot: SlotDescriptor.Snapshot)] = []
+            for slot in 0..<ring.geometry.slotCount {
+                let snap = ring.descriptor(slot).snapshot()
+                if !snap.isBeingFilled && snap.sequence > s.holds.examined && snap.sequence <= head {
+                    found.append((snap.sequence, slot, snap))
+                }
+            }
+            found.sort { $0.sequence < $1.sequence }
             var events: [CaptureEvent] = []
             var next = s.holds.examined + 1
             func missing(upTo end: UInt64) { // sequences next ..< end are not to be had
@@ -69,48 +79,65 @@ extension CaptureClient {
                     first = last + 1
                 }
             }
-            for f in found {
+            // Every hold is stored, then one fence, then every slot looked at: each hold still comes
+            // before its look (§5.2), and a batch costs one fence, not one per frame.
+            let entries = found.map { f in
+                let entry = s.holds.free.popLast()
+                if let entry { page.claim(entry, f.sequence) }
+                return entry
+            }
+            capture_fence_seq_cst()
+            for (f, entry) in zip(found, entries) {
                 if f.sequence > next { missing(upTo: f.sequence) }
                 next = f.sequence + 1
-                guard let entry = s.holds.free.popLast() else {
-                    events.append(.dropped(Dropped(firstSequence: f.sequence, count: 1, reason: .leaseLimit, clientTotal: 0)))
-                    continue
-                }
-                page.set(entry, f.sequence)
-                capture_fence_seq_cst()
-                var now = ring.descriptor(f.slot).snapshot()
-                // The device may be looking at this slot right now; it puts the generation back
-                // if it sees our hold.
-                var spins = 0
-                while now.isBeingFilled && now.generation == f.snapshot.generation + 1 && spins < 10_000 {
-                    spins += 1
-                    now = ring.descriptor(f.slot).snapshot()
-                }
-                if now.generation == f.snapshot.generation && now.sequence == f.sequence {
-                    s.holds.entryOf[f.sequence] = entry
-                    events.append(.frame(Frame(sequence: f.sequence, slot: UInt32(f.slot), snapshot: now, isLeased: true, ring: ring,
-                                                            session: current.generation, holds: page)))
-                } else {
-                    page.set(entry, 0)
-                    s.holds.free.append(entry)
-                    events.append(.dropped(Dropped(firstSequence: f.sequence, count: 1, reason: .recycled, clientTotal: 0)))
-                }
+                events.append(Self.confirm(f.sequence, slot: f.slot, seen: f.snapshot, entry: entry, page: page, current: current, holds: &s.holds))
             }
             if next <= head { missing(upTo: head + 1) }
-            s.holds.examined = head
-            page.examined = head
-            var dropped: UInt64 = 0, recycled: UInt64 = 0
-            for case .dropped(let d) in events {
-                dropped += d.count
-                if d.reason == .recycled { recycled += d.count }
-            }
-            page.recycled &+= recycled
-            s.statistics.frames += UInt64(events.count) - UInt64(events.filter { if case .dropped = $0 { true } else { false } }.count)
-            s.statistics.dropped &+= dropped
-            s.statistics.lastSequence = max(s.statistics.lastSequence, head)
-            for i in events.indices { if case .dropped(var d) = events[i] { d.clientTotal = s.statistics.dropped; events[i] = .dropped(d) } }
-            s.inbox.append(contentsOf: events)
+            for event in events { Self.record(event, through: head, page: page, state: &s) }
             return !events.isEmpty
         }
+    }
+
+    /// After the claim of `entry` (nil: none was free) and a fence: checks that the frame is
+    /// still in its slot. The frame, or why it could not be held (its entry freed again).
+    private static func confirm(_ sequence: UInt64, slot: Int, seen: SlotDescriptor.Snapshot, entry: Int?, page: HoldsPage,
+                                current: Connection, holds: inout SelfServeHolds) -> CaptureEvent {
+        guard let entry else {
+            return .dropped(Dropped(firstSequence: sequence, count: 1, reason: .leaseLimit, clientTotal: 0))
+        }
+        let ring = current.ring
+        var now = ring.descriptor(slot).snapshot()
+        // The device may be looking at this slot right now; it puts the generation back if it
+        // sees our hold.
+        var spins = 0
+        while now.isBeingFilled && now.generation == seen.generation + 1 && spins < 10_000 {
+            spins += 1
+            now = ring.descriptor(slot).snapshot()
+        }
+        guard now.generation == seen.generation && now.sequence == sequence else {
+            page.free(entry)
+            holds.free.append(entry)
+            return .dropped(Dropped(firstSequence: sequence, count: 1, reason: .recycled, clientTotal: 0))
+        }
+        holds.entryOf[sequence] = entry
+        return .frame(Frame(sequence: sequence, slot: UInt32(slot), snapshot: now, isLeased: true, ring: ring,
+                            session: current.generation, holds: page))
+    }
+
+    /// Counts one event, marks everything through `head` looked at, and queues the event.
+    private static func record(_ event: CaptureEvent, through head: UInt64, page: HoldsPage, state s: inout State) {
+        var event = event
+        if case .dropped(var d) = event {
+            s.statistics.dropped &+= d.count
+            if d.reason == .recycled { page.recycled &+= d.count }
+            d.clientTotal = s.statistics.dropped
+            event = .dropped(d)
+        } else {
+            s.statistics.frames += 1
+        }
+        s.holds.examined = head
+        page.examined = head
+        s.statistics.lastSequence = max(s.statistics.lastSequence, head)
+        s.inbox.append(event)
     }
 }

@@ -293,14 +293,21 @@ final class StreamEngine {
         client.lastNotified = lastSequence
         client.selfServe = selfServe
         let selfServing = selfServe && client.mode == .lease && recycling != nil
-        guard doorbell || selfServing, let bell = try? device.makeDoorbell() else { return (nil, nil) }
+        guard doorbell || selfServing else { return (nil, nil) }
+        // The page first: the device looks at how far its reader has read before it rings.
+        var holds: (page: HoldsPage, id: UInt32, fd: FileDescriptor)?
+        if selfServing, let recycling, let page = try? HoldsPage.create(limit: client.maxLeases, name: "capture-holds-\(config.name)-\(client.id)"),
+           let fd = try? page.memfd.duplicate(), let id = try? recycling.add(page, limit: client.maxLeases) {
+            holds = (page, id, fd)
+        }
+        guard let bell = try? device.makeDoorbell(reader: holds?.page) else {
+            if let holds { recycling?.remove(holds.id) }
+            return (nil, nil)
+        }
         doorbells[client.id] = bell
-        guard selfServing, let recycling else { return (bell.clientEnd, nil) }
-        guard let page = try? HoldsPage.create(limit: client.maxLeases, name: "capture-holds-\(config.name)-\(client.id)"),
-              let fd = try? page.memfd.duplicate() else { return (bell.clientEnd, nil) }
-        guard let id = try? recycling.add(page, limit: client.maxLeases) else { return (bell.clientEnd, nil) }
-        client.holds = (page, id)
-        return (bell.clientEnd, fd)
+        guard let holds else { return (bell.clientEnd, nil) }
+        client.holds = (holds.page, holds.id)
+        return (bell.clientEnd, holds.fd)
     }
 
     /// Self-serve clients: holds older than `timeout` are revoked (the device stops honouring

@@ -79,8 +79,10 @@ public protocol CaptureDevice: AnyObject {
     func close()
     /// A doorbell the device rings right after it publishes each frame, so a client wakes
     /// without the daemon in between (one wake-up, not two); nil when this device has none
-    /// (the daemon then announces frames with messages).
-    func makeDoorbell() throws -> Doorbell?
+    /// (the daemon then announces frames with messages). With the `reader`'s holds page (a
+    /// self-serve client's), a device may leave the bell quiet while the client has not looked
+    /// past the frame it was last rung for (Doorbell.ring(after:)).
+    func makeDoorbell(reader: HoldsPage?) throws -> Doorbell?
     /// After this returns the device no longer rings `bell`.
     func removeDoorbell(_ bell: Doorbell)
 }

@@ -217,7 +217,9 @@ public final class KernelDevice: RecyclingDevice, HolderRegistry, @unchecked Sen
     /// An eventfd registered with CAPTURE_IOC_DOORBELL (ADD): the driver signals it from the
     /// kernel after each frame it publishes (eventfd_signal never waits, whatever the client
     /// does with its copy). nil from a driver without doorbells (ENOTTY) or with its table full.
-    public func makeDoorbell() throws -> Doorbell? {
+    /// The driver rings after every frame (`reader` is not used): eventfd_signal costs the
+    /// kernel little, and it cannot read the page's `examined` under its lock.
+    public func makeDoorbell(reader: HoldsPage?) throws -> Doorbell? {
         let eventfd = try EventCounter()
         var req = capture_doorbell(fd: eventfd.fd.raw, op: UInt32(CAPTURE_DOORBELL_ADD))
         guard withUnsafeMutablePointer(to: &req, { capture_ioctl(fd.raw, capture_ioc_doorbell(), $0) }) == 0 else { return nil }

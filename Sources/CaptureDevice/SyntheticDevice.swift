@@ -110,8 +110,8 @@ public final class SyntheticDevice: RecyclingDevice {
     public var completionDescriptor: FileDescriptor { shared.doorbell.fd }
 
     /// A pipe: the client gets the read end; the producer writes to the other without blocking.
-    public func makeDoorbell() throws -> Doorbell? {
-        let bell = try Doorbell.pipe()
+    public func makeDoorbell(reader: HoldsPage?) throws -> Doorbell? {
+        let bell = try Doorbell.pipe(reader: reader)
         shared.clientDoorbells.withLock { $0.append(bell) }
         return bell
     }
@@ -286,7 +286,8 @@ public final class SyntheticDevice: RecyclingDevice {
             // The clients' doorbells last, right before this thread sleeps: a client woken onto
             // this CPU waits only for that. (On the 2-vCPU VM this alone did not lower the median
             // latency: perf puts the wait mostly in the kernel's context switch.)
-            shared.clientDoorbells.withLock { bells in for bell in bells { bell.ring() } }
+            capture_fence_seq_cst() // the head, then each reader's `examined` (Doorbell.ring(after:))
+            shared.clientDoorbells.withLock { bells in for bell in bells { bell.ring(after: sequence) } }
         }
     }
 

@@ -364,6 +364,9 @@ static int by_sequence(const void *a, const void *b) {
  * Caller holds the lock. */
 static int take_self_served(capture_client *c, struct session *s) {
     uint64_t head, head_slot;
+    /* `examined` (stored by the last look), then the head: the device stores the head, then
+     * reads `examined` to decide whether to ring (§5.2); one of the two sees the other. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     ring_head(s->ring, &head, &head_slot);
     if (head <= s->examined) return 0;
     uint32_t n = 0;
@@ -448,6 +451,7 @@ static int install_session(capture_client *c, struct session *old, struct sessio
     uint64_t head = fresh->info.head_sequence;
     if (same_ring && c->last_sequence > head) head = c->last_sequence;
     fresh->examined = head;
+    if (fresh->holds_page) __atomic_store_n(&((struct capture_holds *)fresh->holds_page)->examined, head, __ATOMIC_RELAXED);
     c->newest_taken = head;
     c->stats.reconnects++;
     int r = 0;

@@ -161,6 +161,8 @@ int session_finish(int sock, struct session **out) {
         s->holds_limit = limit < m.max_leases ? limit : m.max_leases;
         if (s->holds_limit > CAPTURE_HOLDS_ENTRIES) s->holds_limit = CAPTURE_HOLDS_ENTRIES;
         s->examined = m.head_sequence;
+        /* The device may stay quiet until `examined` reaches what it last rang for (§5.2). */
+        __atomic_store_n(&h->examined, m.head_sequence, __ATOMIC_RELAXED);
         s->found = found;
         holds = NULL;
     }
