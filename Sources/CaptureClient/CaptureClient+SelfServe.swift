@@ -79,17 +79,14 @@ extension CaptureClient {
                     first = last + 1
                 }
             }
-            // Every hold is stored, then one fence, then every slot looked at: each hold still comes
-            // before its look (§5.2), and a batch costs one fence, not one per frame.
-            let entries = found.map { f in
-                let entry = s.holds.free.popLast()
-                if let entry { page.claim(entry, f.sequence) }
-                return entry
-            }
-            capture_fence_seq_cst()
-            for (f, entry) in zip(found, entries) {
+            // One at a time: a frame the device got to first gives its entry back to the next one,
+            // so only the lease limit, not an earlier loss, makes a lease_limit drop.
+            for f in found {
                 if f.sequence > next { missing(upTo: f.sequence) }
                 next = f.sequence + 1
+                let entry = s.holds.free.popLast()
+                if let entry { page.claim(entry, f.sequence) }
+                capture_fence_seq_cst() // the hold, then the look
                 events.append(Self.confirm(f.sequence, slot: f.slot, seen: f.snapshot, entry: entry, page: page, current: current, holds: &s.holds))
             }
             if next <= head { missing(upTo: head + 1) }

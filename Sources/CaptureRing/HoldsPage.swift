@@ -45,8 +45,8 @@ public final class HoldsPage: Sendable {
     public func held(_ i: Int) -> UInt64 { capture_load_seq_cst_u64(entry(i)) }
     /// Takes entry `i` for `sequence`, or frees it (0); sequentially consistent.
     public func set(_ i: Int, _ sequence: UInt64) { capture_store_seq_cst_u64(entry(i), sequence) }
-    /// Takes entry `i` for `sequence` with a plain store: a batch of claims is followed by one
-    /// sequentially consistent fence before the slots are looked at (PROTOCOL.md §5.2).
+    /// Takes entry `i` for `sequence` with a plain store; follow it with a sequentially
+    /// consistent fence before looking at the slot (PROTOCOL.md §5.2).
     public func claim(_ i: Int, _ sequence: UInt64) { capture_store_relaxed_u64(entry(i), sequence) }
     /// Frees entry `i` (release: the frame was read before).
     public func free(_ i: Int) { capture_store_release_u64(entry(i), 0) }
