@@ -104,13 +104,15 @@ struct Record: ParsableCommand {
         let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
         print(String(format: "recorder CPU %.2f s (%.3f s per GB)", cpu, gb > 0 ? cpu / gb : 0))
         let dropped = totals.dropped.values.reduce(0, +)
-        let behind = totals.dropped[DropReason.leaseLimit.rawValue] ?? 0
+        // A self-serve recorder that fell behind sees its oldest waiting frames reused (recycled)
+        // as often as it meets its limit: both mean the disk did not keep up.
+        let behind = (totals.dropped[DropReason.leaseLimit.rawValue] ?? 0) + (totals.dropped[DropReason.recycled.rawValue] ?? 0)
         let causes = totals.dropped.sorted { $0.key < $1.key }.map { reason, count in
             let name = reason == IndexRecord.notWritten ? "not written (\(totals.torn) refilled mid-write)" : DropReason(rawValue: reason).map { "\($0)" } ?? "reason \(reason)"
             return "\(name) \(count)"
         }
         print("dropped \(dropped)" + (causes.isEmpty ? "" : " (\(causes.joined(separator: ", ")))") +
-              (behind > 0 ? "; lease_limit drops mean the recorder fell behind: more --writers, a faster disk" : ""))
+              (behind > 0 ? "; lease limit and recycled drops mean the recorder fell behind: more --writers, a faster disk" : ""))
         if let e = totals.failure {
             printError("capturectl: \(e.errno == ENOSPC ? "the disk is full" : "writing failed"): \(e); the recording holds every frame up to the last one indexed")
             throw ExitCode.failure

@@ -100,7 +100,11 @@ struct Tail: ParsableCommand {
         if !held.isEmpty { try? client.release(held) }
         client.close()
         if let failure { printError("capturectl: \(failure)") }
-        print("\(tally.frames) frames, \(tally.corrupt) corrupt, \(tally.droppedCount) dropped")
+        // The causes follow the totals so that a reader (and vm/scenarios) can tell a slow client
+        // (recycled, lease limit) from a slow daemon (backlog) or a restart (reconnect).
+        let causes = tally.causes.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key): \($0.value)" }
+        print("\(tally.frames) frames, \(tally.corrupt) corrupt, \(tally.droppedCount) dropped"
+              + (causes.isEmpty ? "" : " (\(causes.joined(separator: ", ")))"))
         if tally.corrupt > 0 || failure != nil { throw ExitCode.failure }
     }
 }
@@ -111,6 +115,8 @@ struct Tally {
     var frames = 0
     var corrupt = 0
     var droppedCount: UInt64 = 0
+    /// Frames the daemon or the client library reported dropped, by cause.
+    var causes: [DropReason: UInt64] = [:]
     var torn: UInt64 = 0
     var superseded: UInt64 = 0
     var revoked = Set<UInt64>()
@@ -122,6 +128,7 @@ struct Tally {
 
     mutating func dropped(_ d: Dropped) {
         droppedCount += d.count
+        causes[d.reason, default: 0] += d.count
         reported.append((d.firstSequence, d.count))
     }
 

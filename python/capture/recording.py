@@ -21,7 +21,7 @@ RECORD_BYTES = 64
 MAGIC = b"CAPIDX01"
 KIND_FRAME, KIND_DROP, KIND_END = 1, 2, 3
 END_REASONS = {1: "finished", 2: "disk full", 3: "failed"}
-DROP_REASONS = {1: "device_overrun", 2: "lease_limit", 3: "backlog", 4: "reconnect", 16: "not_written"}
+DROP_REASONS = {1: "device_overrun", 2: "lease_limit", 3: "backlog", 4: "reconnect", 5: "recycled", 16: "not_written"}
 
 
 def _numpy():
