@@ -54,7 +54,8 @@ extension CaptureClient {
                 if let entry { page.claim(entry, head) }
                 capture_fence_seq_cst() // the hold, then the look
                 let event = Self.confirm(head, slot: headSlot, seen: newest, entry: entry, page: page, current: current, holds: &s.holds)
-                Self.record(event, through: head, page: page, state: &s)
+                Self.queue(event, page: page, state: &s)
+                Self.markLooked(through: head, page: page, state: &s)
                 return true
             }
             // More than one: every descriptor newer than the last look, oldest first.
@@ -90,7 +91,8 @@ extension CaptureClient {
                 events.append(Self.confirm(f.sequence, slot: f.slot, seen: f.snapshot, entry: entry, page: page, current: current, holds: &s.holds))
             }
             if next <= head { missing(upTo: head + 1) }
-            for event in events { Self.record(event, through: head, page: page, state: &s) }
+            for event in events { Self.queue(event, page: page, state: &s) }
+            Self.markLooked(through: head, page: page, state: &s)
             return !events.isEmpty
         }
     }
@@ -121,8 +123,8 @@ extension CaptureClient {
                             session: current.generation, holds: page))
     }
 
-    /// Counts one event, marks everything through `head` looked at, and queues the event.
-    private static func record(_ event: CaptureEvent, through head: UInt64, page: HoldsPage, state s: inout State) {
+    /// Counts one event and queues it for the caller.
+    private static func queue(_ event: CaptureEvent, page: HoldsPage, state s: inout State) {
         var event = event
         if case .dropped(var d) = event {
             s.statistics.dropped &+= d.count
@@ -132,9 +134,14 @@ extension CaptureClient {
         } else {
             s.statistics.frames += 1
         }
+        s.inbox.append(event)
+    }
+
+    /// Marks everything through `head` looked at: the client's `examined`, and the page's,
+    /// which the device reads (§5.2). Once per look.
+    private static func markLooked(through head: UInt64, page: HoldsPage, state s: inout State) {
         s.holds.examined = head
         page.examined = head
         s.statistics.lastSequence = max(s.statistics.lastSequence, head)
-        s.inbox.append(event)
     }
 }
