@@ -125,7 +125,9 @@ int session_finish(int sock, struct session **out);
 int session_open(const char *path, const char *stream, capture_mode mode, uint32_t max_leases, uint8_t hello_flags,
                  struct session **out);
 /** Self-serve: stores a hold on `sequence` in a free entry; returns the entry, or -1 when all
- *  `holds_limit` are taken. Sequentially consistent (the device checks after marking a slot). */
+ *  `holds_limit` are taken. Call with the client's lock held (claims must not race), and issue
+ *  a sequentially consistent fence before looking at the slot (§5.2: the device marks, then
+ *  checks the holds). */
 int session_hold(struct session *s, uint64_t sequence);
 /** Clears entry `entry` if it still holds `sequence` (a release, a revocation). */
 void session_unhold(struct session *s, int entry, uint64_t sequence);

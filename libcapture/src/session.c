@@ -69,13 +69,14 @@ static int map_holds(int fd, void **out) {
 }
 
 int session_hold(struct session *s, uint64_t sequence) {
+    /* Claims happen under the client's lock, so a free entry stays free until this store; a
+     * release (any thread) only ever clears its own entry. A plain store, not a locked
+     * exchange: the caller's sequentially consistent fence orders it before the look (§5.2). */
     for (uint32_t i = 0; i < s->holds_limit; i++) {
-        uint64_t zero = 0;
-        /* Only this client writes its page; the CAS keeps a concurrent release of another
-         * entry and this search apart. */
-        if (__atomic_load_n(&s->held[i], __ATOMIC_RELAXED) == 0 &&
-            __atomic_compare_exchange_n(&s->held[i], &zero, sequence, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+        if (__atomic_load_n(&s->held[i], __ATOMIC_RELAXED) == 0) {
+            __atomic_store_n(&s->held[i], sequence, __ATOMIC_RELAXED);
             return (int)i;
+        }
     }
     return -1;
 }
