@@ -50,10 +50,7 @@ extension CaptureClient {
             let newest = headSlot < ring.geometry.slotCount ? ring.descriptor(headSlot).snapshot() : nil
             if head == s.holds.examined + 1, let newest, !newest.isBeingFilled, newest.sequence == head {
                 // One new frame, where the head says: the path of a client that keeps up.
-                let entry = s.holds.free.popLast()
-                if let entry { page.claim(entry, head) }
-                capture_fence_seq_cst() // the hold, then the look
-                let event = Self.confirm(head, slot: headSlot, seen: newest, entry: entry, page: page, current: current, holds: &s.holds)
+                let event = Self.hold(head, slot: headSlot, seen: newest, page: page, current: current, holds: &s.holds)
                 Self.queue(event, page: page, state: &s)
                 Self.markLooked(through: head, page: page, state: &s)
                 return true
@@ -85,10 +82,7 @@ extension CaptureClient {
             for f in found {
                 if f.sequence > next { missing(upTo: f.sequence) }
                 next = f.sequence + 1
-                let entry = s.holds.free.popLast()
-                if let entry { page.claim(entry, f.sequence) }
-                capture_fence_seq_cst() // the hold, then the look
-                events.append(Self.confirm(f.sequence, slot: f.slot, seen: f.snapshot, entry: entry, page: page, current: current, holds: &s.holds))
+                events.append(Self.hold(f.sequence, slot: f.slot, seen: f.snapshot, page: page, current: current, holds: &s.holds))
             }
             if next <= head { missing(upTo: head + 1) }
             for event in events { Self.queue(event, page: page, state: &s) }
@@ -97,13 +91,16 @@ extension CaptureClient {
         }
     }
 
-    /// After the claim of `entry` (nil: none was free) and a fence: checks that the frame is
-    /// still in its slot. The frame, or why it could not be held (its entry freed again).
-    private static func confirm(_ sequence: UInt64, slot: Int, seen: SlotDescriptor.Snapshot, entry: Int?, page: HoldsPage,
-                                current: Connection, holds: inout SelfServeHolds) -> CaptureEvent {
-        guard let entry else {
+    /// Holds frame `sequence`, seen in `slot` as `seen`: claims a free entry of the page,
+    /// fences, then checks that the frame is still in its slot (§5.2). The frame, or why it
+    /// could not be held (no free entry; the device got there first: its entry freed again).
+    private static func hold(_ sequence: UInt64, slot: Int, seen: SlotDescriptor.Snapshot, page: HoldsPage,
+                             current: Connection, holds: inout SelfServeHolds) -> CaptureEvent {
+        guard let entry = holds.free.popLast() else {
             return .dropped(Dropped(firstSequence: sequence, count: 1, reason: .leaseLimit, clientTotal: 0))
         }
+        page.claim(entry, sequence)
+        capture_fence_seq_cst() // the hold, then the look
         let ring = current.ring
         var now = ring.descriptor(slot).snapshot()
         // The device may be looking at this slot right now; it puts the generation back if it
