@@ -103,3 +103,47 @@ out:
     errno = saved;
     return rc;
 }
+
+int capture_bench_eventfd_stream(int newest_only, int count, uint64_t period_ns, uint64_t *latencies_ns) {
+    /* Shared: [0] frames published, [1] latencies filled, [2..] stamps, then latencies. */
+    size_t bytes = (size_t)(2 + 2 * count) * sizeof(uint64_t);
+    uint64_t *shared = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED) return -1;
+    uint64_t *stamps = shared + 2, *latencies = shared + 2 + count;
+    int efd = eventfd(0, EFD_CLOEXEC), rc = -1, saved = 0;
+    if (efd < 0) goto out;
+    pid_t child = fork();
+    if (child < 0) goto out;
+    if (child == 0) {
+        uint64_t seen = 0, filled = 0, value;
+        while (seen < (uint64_t)count) {
+            if (read(efd, &value, sizeof value) != sizeof value) _exit(1);
+            uint64_t head = __atomic_load_n(&shared[0], __ATOMIC_ACQUIRE), t = now_ns();
+            if (newest_only && head > seen) { latencies[filled++] = t - stamps[head - 1]; seen = head; }
+            for (; seen < head; seen++) latencies[filled++] = t - stamps[seen];
+        }
+        __atomic_store_n(&shared[1], filled, __ATOMIC_RELEASE);
+        _exit(0);
+    }
+    uint64_t next = now_ns() + period_ns, one = 1;
+    for (int i = 0; i < count; i++) {
+        sleep_until(next);
+        next += period_ns;
+        stamps[i] = now_ns();
+        __atomic_store_n(&shared[0], (uint64_t)i + 1, __ATOMIC_RELEASE);
+        if (write(efd, &one, sizeof one) != sizeof one) { saved = errno; kill(child, SIGKILL); break; }
+    }
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+    if (!saved && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        rc = (int)__atomic_load_n(&shared[1], __ATOMIC_ACQUIRE);
+        memcpy(latencies_ns, latencies, (size_t)rc * sizeof(uint64_t));
+    }
+    errno = saved;
+out:
+    saved = errno;
+    if (efd >= 0) close(efd);
+    munmap(shared, bytes);
+    errno = saved;
+    return rc;
+}

@@ -67,6 +67,15 @@ enum Machine {
         }
         return Percentiles(nanoseconds: latencies)
     }
+
+    /// The same eventfd as a stream of frames between processes: every frame counted, or the
+    /// newest of each wake-up (capture_bench_eventfd_stream).
+    static func eventfdStream(newestOnly: Bool, count: Int, rate: Double) throws -> Percentiles {
+        var latencies = [UInt64](repeating: 0, count: count)
+        let filled = capture_bench_eventfd_stream(newestOnly ? 1 : 0, Int32(count), UInt64(1e9 / rate), &latencies)
+        guard filled > 0 else { throw SystemError("eventfd stream benchmark") }
+        return Percentiles(nanoseconds: Array(latencies.prefix(Int(filled))))
+    }
 }
 
 /// Time to make a ring ready for a device, by step, as the daemon does it.

@@ -41,6 +41,9 @@ struct Results: Codable {
     var bareRead: [Int: Double] = [:]
     var eventfdThreads: Percentiles?
     var eventfdProcesses: Percentiles?
+    /// The same eventfd as a stream: every frame (as lease clients count), the newest (as latest).
+    var eventfdStreamEvery: Percentiles?
+    var eventfdStreamNewest: Percentiles?
     var latencyRate = 0.0
     var throughput: [Throughput] = []
     var latency: [Latency] = []
@@ -103,6 +106,8 @@ struct SuiteCommand: ParsableCommand {
             let latencySamples = Int(latencyRate * latencySeconds)
             results.eventfdThreads = try Machine.eventfdWake(processes: false, count: latencySamples, rate: latencyRate)
             results.eventfdProcesses = try Machine.eventfdWake(processes: true, count: latencySamples, rate: latencyRate)
+            results.eventfdStreamEvery = try Machine.eventfdStream(newestOnly: false, count: latencySamples, rate: latencyRate)
+            results.eventfdStreamNewest = try Machine.eventfdStream(newestOnly: true, count: latencySamples, rate: latencyRate)
             try measureLatency(captured: capturedPath, bench: bench, into: &results)
             print(Report(results: results, plotPath: plot).latencySection())
             return
@@ -113,6 +118,8 @@ struct SuiteCommand: ParsableCommand {
         let latencySamples = Int(latencyRate * latencySeconds)
         results.eventfdThreads = try Machine.eventfdWake(processes: false, count: latencySamples, rate: latencyRate)
         results.eventfdProcesses = try Machine.eventfdWake(processes: true, count: latencySamples, rate: latencyRate)
+        results.eventfdStreamEvery = try Machine.eventfdStream(newestOnly: false, count: latencySamples, rate: latencyRate)
+        results.eventfdStreamNewest = try Machine.eventfdStream(newestOnly: true, count: latencySamples, rate: latencyRate)
         log(String(format: "eventfd wake-up p99: threads %.1f us, processes %.1f us", results.eventfdThreads!.p99, results.eventfdProcesses!.p99))
         results.ringSetup = [RingSetupTiming.measure(hugePage: nil), RingSetupTiming.measure(hugePage: .size2M)]
 
