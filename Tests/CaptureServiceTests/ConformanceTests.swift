@@ -65,6 +65,20 @@ final class ConformanceTests: XCTestCase {
         for c in clients { assertClean(try c.result(), c.name, frames: 2000) }
     }
 
+    /// A lease client off the CPU for longer than the ring lasts (300 ms; 32 slots last 32 ms
+    /// at 1,000 frames/s): the device reuses every slot the client does not hold. Back, the
+    /// client gets intact frames in order, and is told of every frame it missed, none silently.
+    func testAClientStalledLongerThanTheRingIsToldOfEveryFrameItMissed() throws {
+        let daemon = try DaemonFixture(config: DaemonFixture.config(frameBytes: 4096, rate: 1000, slots: 32, maxLeases: 8))
+        try each { language in
+            let r = try Conform.start(language, "stall", socket: daemon.socketPath, count: 300).result()
+            assertClean(r, language.rawValue, frames: 300)
+            // About 300 frames are published in the stall (fewer under a sanitizer's rate
+            // scale) and the ring keeps at most 32 of them.
+            XCTAssertGreaterThan(Int(r["dropped"] ?? "") ?? 0, Int(300 * DaemonFixture.rateScale) / 4, "\(language) missed frames in its stall: \(r)")
+        }
+    }
+
     func testEveryClientGetsTheTestPictureIntact() throws {
         let daemon = try DaemonFixture(config: DaemonFixture.config(frameBytes: 640 * 480, rate: 200, payload: "image") + """
 

@@ -25,7 +25,7 @@ func conform(_ args: [String]) -> Int32 {
             return nil
         }
     }
-    func run(_ c: CaptureClient, lease: Bool, slow: UInt32 = 0) -> Int32 {
+    func run(_ c: CaptureClient, lease: Bool, slow: UInt32 = 0, stall: UInt32 = 0) -> Int32 {
         var frames = 0, corrupt = 0, outOfOrder = 0, gaps = 0, overwritten = 0, reconnected = 0, error = 0
         var dropped: UInt64 = 0, last: UInt64 = 0, reportedTo: UInt64 = 0
         while frames < n {
@@ -56,6 +56,7 @@ func conform(_ args: [String]) -> Int32 {
                 last = max(last, f.sequence)
                 frames += 1
                 try? c.release(f)
+                if stall > 0 && frames == 1 { usleep(stall) } // off the CPU for longer than the ring lasts
             case .leaseRevoked, .notice: break
             }
         }
@@ -71,6 +72,7 @@ func conform(_ args: [String]) -> Int32 {
     case "latest": return client(.latest).map { run($0, lease: false) } ?? 0
     case "torn": return client(.latest).map { run($0, lease: false, slow: 2000) } ?? 0
     case "reconnect": return client(.lease, reconnect: .seconds(20)).map { run($0, lease: true) } ?? 0
+    case "stall": return client(.lease).map { run($0, lease: true, stall: 300_000) } ?? 0
     case "refused":
         if client(.lease) != nil { say("result refused=0"); return 1 }
         return 0

@@ -34,7 +34,7 @@ static void wait_for(const char *command) {
 }
 
 /* Frames until `n`, checking each: the tally the harness compares across clients. */
-static int run(capture_client *c, long n, int lease, long slow_us) {
+static int run(capture_client *c, long n, int lease, long slow_us, long stall_us) {
     long frames = 0, corrupt = 0, out_of_order = 0, gaps = 0, overwritten = 0, reconnected = 0;
     uint64_t last = 0, reported_to = 0, dropped = 0;
     int r = 0;
@@ -59,6 +59,7 @@ static int run(capture_client *c, long n, int lease, long slow_us) {
         if (seq > last) last = seq;
         frames++;
         capture_frame_release(f);
+        if (stall_us && frames == 1) usleep((useconds_t)stall_us); /* off the CPU for longer than the ring lasts */
     }
     printf("result frames=%ld corrupt=%ld out_of_order=%ld gaps=%ld dropped=%llu overwritten=%ld reconnected=%ld error=%d\n",
            frames, corrupt, out_of_order, gaps, (unsigned long long)dropped, overwritten, reconnected, r);
@@ -101,10 +102,11 @@ int main(int argc, char **argv) {
     const char *scenario = argv[1], *socket = argv[2], *stream = argv[3];
     long n = argc > 4 ? atol(argv[4]) : 100;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (!strcmp(scenario, "frames")) return run(open_client(socket, stream, CAPTURE_MODE_LEASE, 0), n, 1, 0);
-    if (!strcmp(scenario, "latest")) return run(open_client(socket, stream, CAPTURE_MODE_LATEST, 0), n, 0, 0);
-    if (!strcmp(scenario, "torn")) return run(open_client(socket, stream, CAPTURE_MODE_LATEST, 0), n, 0, 2000);
-    if (!strcmp(scenario, "reconnect")) return run(open_client(socket, stream, CAPTURE_MODE_LEASE, 20000), n, 1, 0);
+    if (!strcmp(scenario, "frames")) return run(open_client(socket, stream, CAPTURE_MODE_LEASE, 0), n, 1, 0, 0);
+    if (!strcmp(scenario, "latest")) return run(open_client(socket, stream, CAPTURE_MODE_LATEST, 0), n, 0, 0, 0);
+    if (!strcmp(scenario, "torn")) return run(open_client(socket, stream, CAPTURE_MODE_LATEST, 0), n, 0, 2000, 0);
+    if (!strcmp(scenario, "reconnect")) return run(open_client(socket, stream, CAPTURE_MODE_LEASE, 20000), n, 1, 0, 0);
+    if (!strcmp(scenario, "stall")) return run(open_client(socket, stream, CAPTURE_MODE_LEASE, 0), n, 1, 0, 300000);
     if (!strcmp(scenario, "wakeup")) return wakeup(socket, stream);
     if (!strcmp(scenario, "refused")) { open_client(socket, stream, CAPTURE_MODE_LEASE, 0); printf("result refused=0\n"); return 1; }
     if (!strcmp(scenario, "hold") || !strcmp(scenario, "gone")) {

@@ -15,7 +15,7 @@ def client(socket, stream, mode, reconnect=None):
         sys.exit(0)
 
 
-def run(c, n, lease, slow=0.0):
+def run(c, n, lease, slow=0.0, stall=0.0):
     frames = corrupt = out_of_order = gaps = dropped = overwritten = reconnected = 0
     last = reported_to = 0
     error = 0
@@ -52,6 +52,8 @@ def run(c, n, lease, slow=0.0):
                 gaps += 1
             last = max(last, seq)
             frames += 1
+        if stall and frames == 1:
+            time.sleep(stall)   # off the CPU for longer than the ring lasts
     print(f"result frames={frames} corrupt={corrupt} out_of_order={out_of_order} gaps={gaps} dropped={dropped} "
           f"overwritten={overwritten} reconnected={reconnected} error={error}")
     return 1 if error else 0
@@ -97,6 +99,8 @@ def main():
         return run(client(socket, stream, "latest"), n, False, slow=0.002)
     if scenario == "reconnect":
         return run(client(socket, stream, "lease", reconnect=20), n, True)
+    if scenario == "stall":
+        return run(client(socket, stream, "lease"), n, True, stall=0.3)
     if scenario == "wakeup":
         return wakeup(socket, stream)
     if scenario == "refused":
