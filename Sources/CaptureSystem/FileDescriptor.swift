@@ -51,11 +51,14 @@ public final class FileDescriptor: Sendable, CustomStringConvertible {
         }
     }
 
-    /// read(2) until it would block, discarding the bytes: resets an eventfd, empties a pipe.
-    /// The descriptor must be non-blocking.
+    /// read(2) until a read comes back short, discarding the bytes: resets an eventfd, empties
+    /// a pipe. A short read (an eventfd's 8 bytes, a pipe's last bytes) means nothing was left
+    /// at that moment, so the read that would fail with EAGAIN is skipped: one syscall per
+    /// wake-up. The descriptor must be non-blocking.
     public func drainReadable() {
-        var buffer = [UInt8](repeating: 0, count: 256)
-        while Glibc.read(raw, &buffer, buffer.count) > 0 {}
+        withUnsafeTemporaryAllocation(byteCount: 256, alignment: 8) { buffer in
+            while Glibc.read(raw, buffer.baseAddress, buffer.count) == buffer.count {}
+        }
     }
 
     /// fcntl(F_DUPFD_CLOEXEC): another descriptor of the same open file description, owned

@@ -97,13 +97,16 @@ final class FrameDeliveryTests: XCTestCase {
     }
 
     func testSlowLeaseClientCostsOthersNothingAndItsDropsAreCounted() throws {
-        let daemon = try DaemonFixture(config: DaemonFixture.config(slots: 64, queueDepth: 16))
+        // The daemon queues the slots (the path where a held slot could starve the device), 48 at
+        // a time: 24 ms of slack at 2,000 frames/s for a daemon kept off the CPU. With 16 (8 ms),
+        // a host with 16% steal time overran the device in 4 runs of 5, slow client or not.
+        let daemon = try DaemonFixture(config: DaemonFixture.config(slots: 64, queueDepth: 48))
         let slow = try daemon.connect(maxLeases: 4) // takes 4 frames and never gives them back
         let fast = try daemon.connect()
         let run = try LeaseRun(fast, count: 3000)
         XCTAssertEqual(run.corrupt, [])
         // The slow client's held slots would show as device drops; lease-limit drops are the fast
-        // client's own (a stall of 32 frames, see above) and stay rare.
+        // client's own (a stall of 32 frames) and stay rare.
         XCTAssertLessThan(run.droppedByReason[.deviceOverrun, default: 0], 100, "the slow client's leases must not cost the fast one frames")
         XCTAssertLessThan(run.droppedByReason[.leaseLimit, default: 0], 100)
         XCTAssertLessThan(run.dropped, 300)
@@ -114,9 +117,11 @@ final class FrameDeliveryTests: XCTestCase {
         let slowStatus = try XCTUnwrap(stream.clients.first { $0.maxLeases == 4 })
         XCTAssertEqual(slowStatus.leases, 4)
         XCTAssertGreaterThan(slowStatus.dropped, 2000)
-        // Every frame the slow client missed is accounted for: its lease limit, or (rarely, on
-        // a loaded machine) a device overrun that every client saw.
-        XCTAssertEqual(slowStatus.dropped, stream.clientDrops + stream.dropped)
+        // Every frame a client missed is accounted for: its own lease limit (the stream's
+        // client drops are both clients'), or (rarely, on a loaded machine) a device overrun
+        // that both saw.
+        let fastStatus = try XCTUnwrap(stream.clients.first { $0.maxLeases != 4 })
+        XCTAssertEqual(slowStatus.dropped + fastStatus.dropped, stream.clientDrops + 2 * stream.dropped)
         XCTAssertLessThan(stream.dropped, 300, "the device should rarely run short")
 
         // The slow client is told, with the reason, about every frame it missed.

@@ -431,9 +431,10 @@ static int take_from_ring(capture_client *c, struct session *s) {
     return f ? push_frame(c, f) : 0;
 }
 
+/* Empties a non-blocking pipe or resets an eventfd: a short read means nothing was left. */
 static void drain_fd(int fd) {
     uint8_t sink[256];
-    while (read(fd, sink, sizeof(sink)) > 0) {}
+    while (read(fd, sink, sizeof(sink)) == (ssize_t)sizeof(sink)) {}
 }
 
 /* Puts `fresh` in place of `old`: the frames published meanwhile are reported as one drop.

@@ -172,7 +172,7 @@ int session_finish(int sock, struct session **out) {
     pthread_mutex_init(&s->send_lock, NULL);
     s->sock = sock;
     s->doorbell = bell ? fds[1] : -1;
-    if (s->doorbell >= 0) fcntl(s->doorbell, F_SETFL, fcntl(s->doorbell, F_GETFL) | O_NONBLOCK); /* drained until EAGAIN */
+    if (s->doorbell >= 0) fcntl(s->doorbell, F_SETFL, fcntl(s->doorbell, F_GETFL) | O_NONBLOCK); /* drained without blocking */
     s->ring = ring;
     capture_stream_info *i = &s->info;
     memcpy(i->name, ring->name, sizeof(i->name) - 1);
