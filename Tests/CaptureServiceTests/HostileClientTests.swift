@@ -38,7 +38,7 @@ final class HostileClientTests: XCTestCase {
     func testStatusFloodsCostTheStreamNothing() throws {
         // 96 ms of slack for the device, as the shipped sim0 has: starting six processes on two
         // cores may keep the daemon off a CPU for tens of milliseconds, attack or not.
-        let daemon = try DaemonFixture(config: DaemonFixture.config(rate: 1000, slots: 96))
+        let daemon = try DaemonFixture(config: DaemonFixture.config(rate: 1000, slots: 96, maxLeases: 64))
         let victim = try daemon.connect()
         _ = try LeaseRun(victim, count: 100)
         let before = try XCTUnwrap(daemon.status().streams.first)
@@ -51,8 +51,9 @@ final class HostileClientTests: XCTestCase {
         XCTAssertEqual(run.corrupt, [])
         XCTAssertEqual(run.unreportedGaps, 0)
         XCTAssertEqual(after.dropped - before.dropped, 0, "the device dropped frames during the flood; attackers: \(texts)")
-        // The victim's own lease limit (32 frames, 32 ms) can be met only if six busy processes
+        // The victim's own lease limit (64 frames, 64 ms) can be met only if six busy processes
         // keep it off both cores that long: the CPU, not the daemon, is what the attackers take.
+        // (With 32, a host with 16% steal time met it in 1 run of 6.)
         XCTAssertEqual(run.dropped - run.droppedByReason[.leaseLimit, default: 0], 0, "\(run.droppedByReason)")
         XCTAssertLessThan(run.droppedByReason[.leaseLimit, default: 0], 30)
         XCTAssertTrue(texts[0].contains("replies read"), texts[0])
