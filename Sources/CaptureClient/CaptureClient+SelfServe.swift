@@ -102,13 +102,13 @@ extension CaptureClient {
         page.claim(entry, sequence)
         capture_fence_seq_cst() // the hold, then the look
         let ring = current.ring
-        var now = ring.descriptor(slot).snapshot()
+        let descriptor = ring.descriptor(slot)
+        var now = descriptor.snapshot()
         // The device may be looking at this slot right now; it puts the generation back if it
         // sees our hold.
-        var spins = 0
-        while now.isBeingFilled && now.generation == seen.generation + 1 && spins < 10_000 {
-            spins += 1
-            now = ring.descriptor(slot).snapshot()
+        if now.generation == seen.generation + 1 {
+            _ = descriptor.awaitDecision(after: seen.generation)
+            now = descriptor.snapshot()
         }
         guard now.generation == seen.generation && now.sequence == sequence else {
             page.free(entry)

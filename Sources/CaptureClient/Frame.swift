@@ -44,7 +44,12 @@ public struct Frame: Sendable {
 
     /// True while nothing has rewritten the slot since the frame was announced (seqlock).
     public var isIntact: Bool {
-        snapshot.sequence == sequence && ring.descriptor(Int(slot)).stillIntact(snapshot)
+        guard snapshot.sequence == sequence else { return false }
+        let descriptor = ring.descriptor(Int(slot))
+        if descriptor.stillIntact(snapshot) { return true }
+        // A held frame's slot may carry the device's mark while it sees the hold and gives the
+        // slot back (PROTOCOL.md §5.2): nothing was written; wait for that outcome.
+        return isLeased && !snapshot.isBeingFilled && descriptor.awaitDecision(after: snapshot.generation) == snapshot.generation
     }
 
     public enum Check: Sendable, Equatable {

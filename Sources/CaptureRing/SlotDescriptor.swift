@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CCaptureShim
 
 /// One slot descriptor in shared memory, read and written with the seqlock rule.
@@ -82,6 +85,29 @@ public struct SlotDescriptor {
     public func stillIntact(_ snapshot: Snapshot) -> Bool {
         capture_fence_acquire()
         return !snapshot.isBeingFilled && capture_load_relaxed_u64(base + RingLayout.Descriptor.generation) == snapshot.generation
+    }
+
+    /// The generation once the device has decided about this slot (PROTOCOL.md §5.2): while it
+    /// is `generation + 1` the device has marked the slot and may yet give it back to a hold,
+    /// so a holder waits (spinning, then yielding; at most a second) for the device to put
+    /// `generation` back or go on filling. After a second the mark stands.
+    public func awaitDecision(after generation: UInt64) -> UInt64 {
+        var now = self.generation
+        var spins = 0
+        var started: UInt64 = 0
+        while now == generation &+ 1 {
+            spins += 1
+            if spins < 1000 {
+                capture_cpu_relax()
+            } else {
+                // The device lost its CPU between its mark and its look at the holds.
+                let t = capture_monotonic_ns()
+                if started == 0 { started = t } else if t - started > 1_000_000_000 { break }
+                sched_yield()
+            }
+            now = self.generation
+        }
+        return now
     }
 }
 

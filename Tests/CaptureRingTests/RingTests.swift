@@ -74,6 +74,31 @@ final class RingTests: XCTestCase {
         XCTAssertFalse(reader.descriptor(3).stillIntact(snap), "a refilled slot must never look like the old frame")
     }
 
+    /// A holder that finds the device's mark on its frame's slot (the device about to see the
+    /// hold and give the slot back) waits for the outcome instead of calling the frame
+    /// overwritten; a slot the device goes on to fill is overwritten (PROTOCOL.md §5.2).
+    func testAHolderWaitsForTheDevicesDecisionAboutAMarkedSlot() throws {
+        let ring = try makeRing()
+        ring.descriptor(3).beginFill()
+        ring.descriptor(3).publish(sequence: 42, length: 10, timestamp: 1, flags: [], checksum: 0)
+        let reader = try RingReader(memfd: ring.memfd)
+        let seen = reader.descriptor(3).snapshot()
+        nonisolated(unsafe) let device = ring.descriptor(3)
+
+        device.beginFill() // the mark; the device has yet to look at the holds
+        XCTAssertFalse(reader.descriptor(3).stillIntact(seen))
+        let givesBack = Thread { usleep(20_000); device.abandonFill(restoring: seen.generation) }
+        givesBack.start()
+        XCTAssertEqual(reader.descriptor(3).awaitDecision(after: seen.generation), seen.generation, "the hold was seen: the frame is as it was")
+        XCTAssertTrue(reader.descriptor(3).stillIntact(seen))
+
+        device.beginFill()
+        let fills = Thread { usleep(20_000); device.publish(sequence: 50, length: 10, timestamp: 2, flags: [], checksum: 0) }
+        fills.start()
+        XCTAssertEqual(reader.descriptor(3).awaitDecision(after: seen.generation), seen.generation + 2, "no hold: the slot was refilled")
+        XCTAssertFalse(reader.descriptor(3).stillIntact(seen))
+    }
+
     func testPatternChecksumIsZlibCRC32AndCatchesOneWrongByte() {
         let check = Array("123456789".utf8)
         XCTAssertEqual(check.withUnsafeBytes { FramePattern.crc32($0) }, 0xCBF4_3926)

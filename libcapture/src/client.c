@@ -398,7 +398,10 @@ static int take_self_served(capture_client *c, struct session *s) {
         /* The device may be deciding about this slot right now: it puts the generation back
          * when it sees our hold, or goes on to fill the slot. */
         struct snapshot now = ring_snapshot(s->ring, f->slot);
-        for (int spins = 0; now.generation == f->snap.generation + 1 && spins < 10000; spins++) now = ring_snapshot(s->ring, f->slot);
+        if (now.generation == f->snap.generation + 1) {
+            ring_await_decision(s->ring, f->slot, f->snap.generation);
+            now = ring_snapshot(s->ring, f->slot);
+        }
         if (now.generation != f->snap.generation || now.sequence != f->sequence) {
             session_unhold(s, entry, f->sequence);
             r = push_drop(c, f->sequence, 1, CAPTURE_DROP_RECYCLED);

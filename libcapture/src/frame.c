@@ -32,7 +32,12 @@ API uint32_t capture_frame_checksum(const capture_frame *f) { return f->snap.che
 API const capture_format *capture_frame_format(const capture_frame *f) { return &f->session->ring->format; }
 
 API int capture_frame_intact(const capture_frame *f) {
-    return f->snap.sequence == f->sequence && ring_still_intact(f->session->ring, f->slot, f->snap.generation);
+    if (f->snap.sequence != f->sequence) return 0;
+    if (ring_still_intact(f->session->ring, f->slot, f->snap.generation)) return 1;
+    /* A held frame's slot may carry the device's mark while it sees the hold and gives the
+     * slot back (PROTOCOL.md §5.2): nothing was written; wait for that outcome. */
+    return f->leased && !(f->snap.generation & 1) &&
+           ring_await_decision(f->session->ring, f->slot, f->snap.generation) == f->snap.generation;
 }
 
 API int capture_frame_check(const capture_frame *f) {

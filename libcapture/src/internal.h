@@ -83,6 +83,11 @@ void ring_retain(struct ring *ring);
 void ring_release(struct ring *ring);
 struct snapshot ring_snapshot(const struct ring *ring, uint32_t slot);
 bool ring_still_intact(const struct ring *ring, uint32_t slot, uint64_t generation);
+/** Slot `slot`'s generation once the device has decided about it (PROTOCOL.md §5.2): while it
+ *  is `generation` + 1 the device has marked the slot and may yet give it back to a hold, so
+ *  this waits (spinning, then yielding; at most a second) for the device to put `generation`
+ *  back or go on filling. A holder's answer, not a reader's guess. */
+uint64_t ring_await_decision(const struct ring *ring, uint32_t slot, uint64_t generation);
 /** The newest frame the ring head names (acquire). */
 void ring_head(const struct ring *ring, uint64_t *sequence, uint64_t *slot);
 /** Whether the device logged frame `sequence` as never captured (the header's gap log):

@@ -5,6 +5,8 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <sched.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +167,28 @@ struct snapshot ring_snapshot(const struct ring *r, uint32_t slot) {
 bool ring_still_intact(const struct ring *r, uint32_t slot, uint64_t generation) {
     atomic_thread_fence(memory_order_acquire);
     return !(generation & 1) && load_relaxed(descriptor(r, slot)) == generation;
+}
+
+uint64_t ring_await_decision(const struct ring *r, uint32_t slot, uint64_t generation) {
+    uint64_t now = load_acquire(descriptor(r, slot)), started = 0;
+    /* The device decides within a few loads, unless it lost its CPU in between: then yield to
+     * it, and give up (the mark stands: the frame reads as overwritten) after a second. */
+    for (uint32_t spins = 0; now == generation + 1; spins++) {
+        if (spins < 1000) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        } else {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            uint64_t t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+            if (!started) started = t;
+            else if (t - started > 1000000000ull) break;
+            sched_yield();
+        }
+        now = load_acquire(descriptor(r, slot));
+    }
+    return now;
 }
 
 void ring_head(const struct ring *r, uint64_t *sequence, uint64_t *slot) {
