@@ -165,6 +165,12 @@ final class StreamEngine {
     func handleCompletions(now: UInt64) throws {
         let completions = try device.readCompletions()
         guard !completions.isEmpty else { return }
+        // What each self-serve client holds, read from its page once per batch, not per frame:
+        // the batch is up to `collectInterval` of frames, and the count only feeds status.
+        var selfServeHeld: [UInt32: Int] = [:]
+        if recycling != nil {
+            for client in clients where client.holds != nil && !client.closing { selfServeHeld[client.id] = leasesHeld(by: client) }
+        }
         for c in completions where recycling != nil {
             // The device recycles: slots are its own; the daemon announces, leases and counts.
             guard Int(c.slot) < state.count else { continue }
@@ -181,7 +187,7 @@ final class StreamEngine {
             lastSequence = max(lastSequence, c.sequence)
             frames += 1
             let entry = FrameEntry(slot: c.slot, sequence: c.sequence)
-            for client in clients where !client.closing { offer(entry, to: client, now: now) }
+            for client in clients where !client.closing { offer(entry, to: client, now: now, selfServeHeld: selfServeHeld[client.id]) }
         }
         if recycling != nil { return }
         for c in completions {
@@ -204,7 +210,8 @@ final class StreamEngine {
         try refill()
     }
 
-    private func offer(_ entry: FrameEntry, to client: ClientSession, now: UInt64) {
+    /// `selfServeHeld`: the leases a self-serve client held when the batch was collected.
+    private func offer(_ entry: FrameEntry, to client: ClientSession, now: UInt64, selfServeHeld: Int? = nil) {
         if client.mode == .latest {
             if doorbells[client.id] != nil {
                 client.lastNotified = entry.sequence // the device rang its doorbell already
@@ -216,7 +223,7 @@ final class StreamEngine {
         if client.holds != nil {
             // It takes its own leases; the device rang its doorbell. Counted for status only.
             client.lastNotified = entry.sequence
-            let room = leasesHeld(by: client) < client.maxLeases
+            let room = (selfServeHeld ?? leasesHeld(by: client)) < client.maxLeases
             if !room { clientDrops += 1 }
             client.count(offered: room)
             return
