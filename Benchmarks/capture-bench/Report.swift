@@ -311,15 +311,15 @@ struct Report {
         }
 
         let bare = results.eventfdProcesses
-        for name in ["capture lease", "capture latest"] {
+        for (name, stream, counted) in [("capture lease", results.eventfdStreamEvery, "every frame"),
+                                        ("capture latest", results.eventfdStreamNewest, "newest frame")] {
             let rows = results.latency.filter { $0.system == name }
             guard let bare, let w99 = rows.map(\.percentiles.p99).max(), let w50 = rows.map(\.percentiles.p50).max() else { continue }
             md += String(format: "\n- %@: worst p99 %.1f µs = %.2f× the bare wake-up's %.1f µs (target ≤ 1.5×); worst p50 %.1f µs = %.2f× its %.1f µs (target ≤ 2×)",
                          String(name.dropFirst(8)), w99, w99 / bare.p99, bare.p99, w50, w50 / bare.p50, bare.p50)
-            let stream = name == "capture lease" ? results.eventfdStreamEvery : results.eventfdStreamNewest
             if let stream {
                 md += String(format: "; like for like, against the bare eventfd as a stream (%@): p99 %.2f× its %.1f µs, p50 %.2f× its %.1f µs",
-                             name == "capture lease" ? "every frame" : "newest frame", w99 / stream.p99, stream.p99, w50 / stream.p50, stream.p50)
+                             counted, w99 / stream.p99, stream.p99, w50 / stream.p50, stream.p50)
             }
         }
         md += "\n\nThe bare wake-up is a ping-pong: the sender waits for the receiver before its next wake-up, so a receiver "

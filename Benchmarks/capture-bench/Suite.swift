@@ -103,11 +103,7 @@ struct SuiteCommand: ParsableCommand {
             return
         }
         if onlyLatency {
-            let latencySamples = Int(latencyRate * latencySeconds)
-            results.eventfdThreads = try Machine.eventfdWake(processes: false, count: latencySamples, rate: latencyRate)
-            results.eventfdProcesses = try Machine.eventfdWake(processes: true, count: latencySamples, rate: latencyRate)
-            results.eventfdStreamEvery = try Machine.eventfdStream(newestOnly: false, count: latencySamples, rate: latencyRate)
-            results.eventfdStreamNewest = try Machine.eventfdStream(newestOnly: true, count: latencySamples, rate: latencyRate)
+            try measureWakeBaselines(into: &results)
             try measureLatency(captured: capturedPath, bench: bench, into: &results)
             print(Report(results: results, plotPath: plot).latencySection())
             return
@@ -115,11 +111,7 @@ struct SuiteCommand: ParsableCommand {
         log("machine: \(results.machine)")
         results.memcpyBytesPerSecond = Machine.memcpyBandwidth()
         log(String(format: "memcpy %.1f GB/s", results.memcpyBytesPerSecond / 1e9))
-        let latencySamples = Int(latencyRate * latencySeconds)
-        results.eventfdThreads = try Machine.eventfdWake(processes: false, count: latencySamples, rate: latencyRate)
-        results.eventfdProcesses = try Machine.eventfdWake(processes: true, count: latencySamples, rate: latencyRate)
-        results.eventfdStreamEvery = try Machine.eventfdStream(newestOnly: false, count: latencySamples, rate: latencyRate)
-        results.eventfdStreamNewest = try Machine.eventfdStream(newestOnly: true, count: latencySamples, rate: latencyRate)
+        try measureWakeBaselines(into: &results)
         log(String(format: "eventfd wake-up p99: threads %.1f us, processes %.1f us", results.eventfdThreads!.p99, results.eventfdProcesses!.p99))
         results.ringSetup = [RingSetupTiming.measure(hugePage: nil), RingSetupTiming.measure(hugePage: .size2M)]
 
@@ -208,6 +200,16 @@ struct SuiteCommand: ParsableCommand {
         try json.write(to: URL(fileURLWithPath: (report as NSString).deletingPathExtension + ".json"))
         try Report(results: results, plotPath: plot).write(to: report)
         log("wrote \(report) and \(plot) in \(Int(results.seconds)) s")
+    }
+
+    /// The bare eventfd wake-up the latency targets are ratios of: between threads, between
+    /// processes as a ping-pong, and as a stream counting every frame or the newest.
+    func measureWakeBaselines(into results: inout Results) throws {
+        let count = Int(latencyRate * latencySeconds)
+        results.eventfdThreads = try Machine.eventfdWake(processes: false, count: count, rate: latencyRate)
+        results.eventfdProcesses = try Machine.eventfdWake(processes: true, count: count, rate: latencyRate)
+        results.eventfdStreamEvery = try Machine.eventfdStream(newestOnly: false, count: count, rate: latencyRate)
+        results.eventfdStreamNewest = try Machine.eventfdStream(newestOnly: true, count: count, rate: latencyRate)
     }
 
     /// Device completion to the client holding the frame, one client at a time: on a device that

@@ -46,11 +46,7 @@ struct capture_client {
     atomic_bool closed;
 };
 
-static uint64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+static uint64_t now_ms(void) { return monotonic_ns() / 1000000; }
 
 void default_socket_path(char *buffer, size_t size) {
     const char *env = getenv("CAPTURE_SOCKET"), *xdg = getenv("XDG_RUNTIME_DIR");
@@ -703,9 +699,7 @@ API int capture_next_frame_busy_poll(capture_client *c, int timeout_ms, capture_
         if (r < 0) r = after_error(c, s, r, deadline);
         session_release(s);
         if (r < 0) return r;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+        cpu_relax();
     }
 }
 

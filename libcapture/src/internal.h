@@ -8,10 +8,30 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "capture/capture.h"
 
 #define API __attribute__((visibility("default")))
+
+/* ---- time and spinning ---- */
+
+/** CLOCK_MONOTONIC in nanoseconds: deadlines and backoffs. */
+static inline uint64_t monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/** One turn of a spin-wait: tells the CPU we are spinning (PAUSE), so the other thread of the
+ *  core, and the power budget, are not taxed for it. */
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 
 /* ---- errors (errors.c) ---- */
 

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <sched.h>
-#include <time.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,13 +174,9 @@ uint64_t ring_await_decision(const struct ring *r, uint32_t slot, uint64_t gener
      * it, and give up (the mark stands: the frame reads as overwritten) after a second. */
     for (uint32_t spins = 0; now == generation + 1; spins++) {
         if (spins < 1000) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
+            cpu_relax();
         } else {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            uint64_t t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+            uint64_t t = monotonic_ns();
             if (!started) started = t;
             else if (t - started > 1000000000ull) break;
             sched_yield();
