@@ -29,9 +29,13 @@ public final class SlotHolds: @unchecked Sendable {
         public let page: HoldsPage
         public let limit: Int
     }
-    private let holders = Locked<[Holder]>([])
-    /// Per holder id: holds on sequences below this are void (revoked by the daemon).
-    private let voidBelow = Locked<[UInt32: UInt64]>([:])
+    private struct Registered {
+        var holders: [Holder] = []
+        /// Per holder id: holds on sequences below this are void (revoked by the daemon).
+        var voidBelow: [UInt32: UInt64] = [:]
+    }
+    /// One lock for both: the device takes it for every slot it considers.
+    private let registered = Locked(Registered())
     private let nextID = Atomic<UInt32>(1)
     /// The kernel's copy of the registrations, if the device is there.
     private weak let registry: (any HolderRegistry)?
@@ -74,31 +78,34 @@ public final class SlotHolds: @unchecked Sendable {
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let limit = min(limit, RingLayout.Holds.entries)
         try registry?.registerHolder(id: id, page: page, limit: limit)
-        holders.withLock { $0.append(Holder(id: id, page: page, limit: limit)) }
+        registered.withLock { $0.holders.append(Holder(id: id, page: page, limit: limit)) }
         return id
     }
 
     /// After this returns, the device no longer honours the page (a client that left).
     public func remove(_ id: UInt32) {
         registry?.unregisterHolder(id: id)
-        holders.withLock { $0.removeAll { $0.id == id } }
-        voidBelow.withLock { $0[id] = nil }
+        registered.withLock { r in
+            r.holders.removeAll { $0.id == id }
+            r.voidBelow[id] = nil
+        }
     }
 
     /// Holds of `id` on sequences below `sequence` are void from now on (lease timeout).
     public func revoke(_ id: UInt32, below sequence: UInt64) {
         registry?.revokeHolder(id: id, below: sequence)
-        voidBelow.withLock { $0[id] = max($0[id] ?? 0, sequence) }
+        registered.withLock { $0.voidBelow[id] = max($0.voidBelow[id] ?? 0, sequence) }
     }
 
-    public func voided(_ id: UInt32) -> UInt64 { voidBelow.withLock { $0[id] ?? 0 } }
+    public func voided(_ id: UInt32) -> UInt64 { registered.withLock { $0.voidBelow[id] ?? 0 } }
 
     /// Whether anyone holds frame `sequence` in `slot` (the device, before reusing the slot).
     public func isHeld(slot: Int, sequence: UInt64) -> Bool {
         if daemonHolds(slot) { return true }
         guard sequence > 0 else { return false }
-        let (list, void) = (holders.withLock { $0 }, voidBelow.withLock { $0 })
-        for h in list where sequence >= (void[h.id] ?? 0) && h.page.holds(sequence, limit: h.limit) { return true }
-        return false
+        return registered.withLock { r in
+            for h in r.holders where h.page.holds(sequence, limit: h.limit) && sequence >= (r.voidBelow[h.id] ?? 0) { return true }
+            return false
+        }
     }
 }

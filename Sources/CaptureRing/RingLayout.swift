@@ -1,3 +1,4 @@
+import CCaptureShim
 import CCaptureUAPI
 
 /// The ring's byte layout, shared by the daemon and every client (docs/PROTOCOL.md, "The ring").
@@ -18,26 +19,25 @@ public enum RingLayout {
 
     /// Header field offsets (struct capture_ring_header).
     public enum Header {
-        private static func at(_ field: PartialKeyPath<capture_ring_header>) -> Int { MemoryLayout<capture_ring_header>.offset(of: field)! }
-        public static let magic = at(\.magic)
-        public static let version = at(\.layout_version)
-        public static let headerBytes = at(\.header_bytes)
-        public static let slotCount = at(\.slot_count)
-        public static let descriptorBytes = at(\.descriptor_bytes)
-        public static let descriptorsOffset = at(\.descriptors_offset)
-        public static let slotsOffset = at(\.slots_offset)
-        public static let slotStride = at(\.slot_stride)
-        public static let frameBytes = at(\.frame_bytes)
-        public static let ringBytes = at(\.ring_bytes)
-        public static let payloadFormat = at(\.payload_format)
-        public static let pageBytes = at(\.page_bytes)
-        public static let streamName = at(\.stream_name)
-        public static let headSequence = at(\.head_sequence)
-        public static let headSlot = at(\.head_slot)
+        @inlinable public static var magic: Int { Int(CAPTURE_HEADER_OFF_MAGIC) }
+        @inlinable public static var version: Int { Int(CAPTURE_HEADER_OFF_VERSION) }
+        @inlinable public static var headerBytes: Int { Int(CAPTURE_HEADER_OFF_HEADER_BYTES) }
+        @inlinable public static var slotCount: Int { Int(CAPTURE_HEADER_OFF_SLOT_COUNT) }
+        @inlinable public static var descriptorBytes: Int { Int(CAPTURE_HEADER_OFF_DESCRIPTOR_BYTES) }
+        @inlinable public static var descriptorsOffset: Int { Int(CAPTURE_HEADER_OFF_DESCRIPTORS_OFFSET) }
+        @inlinable public static var slotsOffset: Int { Int(CAPTURE_HEADER_OFF_SLOTS_OFFSET) }
+        @inlinable public static var slotStride: Int { Int(CAPTURE_HEADER_OFF_SLOT_STRIDE) }
+        @inlinable public static var frameBytes: Int { Int(CAPTURE_HEADER_OFF_FRAME_BYTES) }
+        @inlinable public static var ringBytes: Int { Int(CAPTURE_HEADER_OFF_RING_BYTES) }
+        @inlinable public static var payloadFormat: Int { Int(CAPTURE_HEADER_OFF_PAYLOAD_FORMAT) }
+        @inlinable public static var pageBytes: Int { Int(CAPTURE_HEADER_OFF_PAGE_BYTES) }
+        @inlinable public static var streamName: Int { Int(CAPTURE_HEADER_OFF_STREAM_NAME) }
+        @inlinable public static var headSequence: Int { Int(CAPTURE_HEADER_OFF_HEAD_SEQUENCE) }
+        @inlinable public static var headSlot: Int { Int(CAPTURE_HEADER_OFF_HEAD_SLOT) }
         /// struct capture_frame_format (FrameFormat).
-        public static let format = at(\.format)
-        public static let gapsWritten = at(\.gaps_written)
-        public static let gaps = at(\.gaps)
+        @inlinable public static var format: Int { Int(CAPTURE_HEADER_OFF_FORMAT) }
+        @inlinable public static var gapsWritten: Int { Int(CAPTURE_HEADER_OFF_GAPS_WRITTEN) }
+        @inlinable public static var gaps: Int { Int(CAPTURE_HEADER_OFF_GAPS) }
     }
 
     /// Runs of frames the device could not capture, logged in the header (RingGaps).
@@ -45,27 +45,25 @@ public enum RingLayout {
 
     /// A self-serve lease client's page of holds (struct capture_holds, HoldsPage).
     public enum Holds {
-        private static func at(_ field: PartialKeyPath<capture_holds>) -> Int { MemoryLayout<capture_holds>.offset(of: field)! }
         public static let magicValue = UInt64(CAPTURE_HOLDS_MAGIC)
         public static let bytes = Int(CAPTURE_HOLDS_BYTES)
-        public static let entries = Int(CAPTURE_HOLDS_ENTRIES)
-        public static let magic = at(\.magic)
-        public static let limit = at(\.limit)
-        public static let examined = at(\.examined)
-        public static let recycled = at(\.recycled)
-        public static let held = at(\.held)
+        @inlinable public static var entries: Int { Int(CAPTURE_HOLDS_ENTRIES) }
+        @inlinable public static var magic: Int { Int(CAPTURE_HOLDS_OFF_MAGIC) }
+        @inlinable public static var limit: Int { Int(CAPTURE_HOLDS_OFF_LIMIT) }
+        @inlinable public static var examined: Int { Int(CAPTURE_HOLDS_OFF_EXAMINED) }
+        @inlinable public static var recycled: Int { Int(CAPTURE_HOLDS_OFF_RECYCLED) }
+        @inlinable public static var held: Int { Int(CAPTURE_HOLDS_OFF_HELD) }
     }
 
     /// Slot descriptor field offsets, relative to the descriptor (struct capture_slot_descriptor).
     public enum Descriptor {
-        private static func at(_ field: PartialKeyPath<capture_slot_descriptor>) -> Int { MemoryLayout<capture_slot_descriptor>.offset(of: field)! }
-        public static let generation = at(\.generation)
-        public static let sequence = at(\.sequence)
-        public static let length = at(\.length)
-        public static let timestamp = at(\.timestamp_ns)
-        public static let flags = at(\.flags)
-        public static let checksum = at(\.checksum)
-        public static let offset = at(\.offset)
+        @inlinable public static var generation: Int { Int(CAPTURE_DESCRIPTOR_OFF_GENERATION) }
+        @inlinable public static var sequence: Int { Int(CAPTURE_DESCRIPTOR_OFF_SEQUENCE) }
+        @inlinable public static var length: Int { Int(CAPTURE_DESCRIPTOR_OFF_LENGTH) }
+        @inlinable public static var timestamp: Int { Int(CAPTURE_DESCRIPTOR_OFF_TIMESTAMP) }
+        @inlinable public static var flags: Int { Int(CAPTURE_DESCRIPTOR_OFF_FLAGS) }
+        @inlinable public static var checksum: Int { Int(CAPTURE_DESCRIPTOR_OFF_CHECKSUM) }
+        @inlinable public static var offset: Int { Int(CAPTURE_DESCRIPTOR_OFF_OFFSET) }
     }
 }
 

@@ -8,6 +8,7 @@
 #include "capture_events.h"
 #include "capture_file.h"
 #include "capture_ioctl.h"
+#include "capture_layout.h"
 #include "capture_memory.h"
 #include "capture_socket.h"
 #include "capture_uffd.h"
