@@ -30,6 +30,8 @@ extension CaptureClient {
                 // a bell that rang is reset only once its frames are returned.
                 if current.holds != nil {
                     if takeSelfServed(from: current) { continue } // the inbox has them now
+                    publishExamined(to: current) // nothing new: about to sleep
+                    if takeSelfServed(from: current) { continue }
                 } else if let frame = takeNewest(from: current) {
                     return .frame(frame)
                 }

@@ -48,6 +48,8 @@ extension CaptureClient {
         if old.doorbell != nil {
             if old.holds != nil {
                 if takeSelfServed(from: old) { return }
+                publishExamined(to: old) // nothing new: about to sleep
+                if takeSelfServed(from: old) { return }
             } else if let frame = takeNewest(from: old) {
                 state.withLock { s in
                     s.statistics.frames += 1

@@ -134,11 +134,18 @@ extension CaptureClient {
         s.inbox.append(event)
     }
 
-    /// Marks everything through `head` looked at: the client's `examined`, and the page's,
-    /// which the device reads (§5.2). Once per look.
+    /// Marks everything through `head` looked at. The page's `examined`, which the device
+    /// reads, waits for `publishExamined` (§5.2). Once per look.
     private static func markLooked(through head: UInt64, page: HoldsPage, state s: inout State) {
         s.holds.examined = head
-        page.examined = head
         s.statistics.lastSequence = max(s.statistics.lastSequence, head)
+    }
+
+    /// Tells the device how far this client has looked, right before it reads the head one last
+    /// time and sleeps: the device rings only a client whose `examined` reached the frame it last
+    /// rang for, so a client that stays awake is not rung (a write less per frame).
+    func publishExamined(to current: Connection) {
+        guard let page = current.holds else { return }
+        state.withLock { s in if s.holds.prepared { page.examined = s.holds.examined } }
     }
 }

@@ -415,11 +415,19 @@ static int take_self_served(capture_client *c, struct session *s) {
         r = push_frame(c, frame);
     }
     if (r == 0 && next <= head) r = push_missing(c, s, next, head + 1, &recycled);
+    /* The page's `examined` waits until this client is about to sleep (publish_examined()):
+     * while it is awake the device need not ring it. */
     s->examined = head;
     struct capture_holds *h = (struct capture_holds *)s->holds_page;
-    __atomic_store_n(&h->examined, head, __ATOMIC_RELAXED);
     __atomic_store_n(&h->recycled, __atomic_load_n(&h->recycled, __ATOMIC_RELAXED) + recycled, __ATOMIC_RELAXED);
     return r;
+}
+
+/* Tells the device how far this self-serve client has looked, right before it reads the head
+ * one last time and sleeps (§5.2): the device rings only a client whose `examined` reached the
+ * frame it last rang for, so a client that stays awake is not rung. Caller holds the lock. */
+static void publish_examined(struct session *s) {
+    __atomic_store_n(&((struct capture_holds *)s->holds_page)->examined, s->examined, __ATOMIC_RELAXED);
 }
 
 /* What the device published since the last look, by the session's rule: self-serve leases,
@@ -428,6 +436,18 @@ static int take_from_ring(capture_client *c, struct session *s) {
     if (s->held) return take_self_served(c, s);
     capture_frame *f = take_newest(c, s);
     return f ? push_frame(c, f) : 0;
+}
+
+/* take_from_ring(), for a caller that sleeps next if nothing came: a self-serve client that
+ * found nothing new tells the device how far it looked, then looks once more (the store, a
+ * fence, the head: §5.2). Caller holds the lock. */
+static int take_before_sleep(capture_client *c, struct session *s) {
+    int r = take_from_ring(c, s);
+    if (r == 0 && !c->count && s->held) {
+        publish_examined(s);
+        r = take_from_ring(c, s);
+    }
+    return r;
 }
 
 /* Empties a non-blocking pipe or resets an eventfd: a short read means nothing was left. */
@@ -509,7 +529,7 @@ static int reconnect(capture_client *c, struct session *old, uint64_t deadline) 
             c->delay = c->delay * 2 > 1000 ? 1000 : c->delay * 2;
         }
         pthread_mutex_lock(&c->lock);
-        int r = old->doorbell >= 0 ? take_from_ring(c, old) : 0;
+        int r = old->doorbell >= 0 ? take_before_sleep(c, old) : 0;
         bool queued = c->count > 0;
         pthread_mutex_unlock(&c->lock);
         if (r < 0) return r;
@@ -555,7 +575,7 @@ static int step(capture_client *c, int wait_ms, uint64_t deadline, capture_event
     struct session *s = c->session;
     int r = 0;
     if (!c->count && s->doorbell >= 0) {
-        r = take_from_ring(c, s);
+        r = take_before_sleep(c, s);
         /* The bell is reset only after the frames it rang for were returned (a read(2) less
          * between the ring and the frame), and before the head is read again. */
         if (r == 0 && !c->count && atomic_exchange(&s->bell_rang, false)) {
@@ -712,7 +732,7 @@ API int capture_dispatch(capture_client *c) {
     if (atomic_load(&s->open)) {
         if (s->doorbell >= 0) {
             drain_fd(s->doorbell);
-            r = take_from_ring(c, s);
+            r = take_before_sleep(c, s);
         }
         if (r == 0) r = drain_socket(c, s, 64);
     } else if (c->reconnect_ms && c->gone_since) {
