@@ -3,7 +3,8 @@
 #   make test   install what is missing, build, run every test, fuzz each target briefly, soak a minute
 #   make vm-test   the kernel driver in a QEMU guest under stress (root; see vm/capture-vm)
 #   make bench     capture against GStreamer's shm transport, a socket copy and the machine's
-#                  limits; writes docs/BENCHMARKS.md and docs/benchmarks.png (~9 min on 2 cores)
+#                  limits; writes docs/BENCHMARKS.md and docs/benchmarks.png (~17 min on 2 cores),
+#                  quoting the guest's daemon-absence figures from the last make vm-test
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 CONFIG ?= config/capture.toml

@@ -233,7 +233,7 @@ struct WakeCommand: ParsableCommand {
 
     func run() throws {
         for processes in [false, true] {
-            let p = try Machine.eventfdWake(processes: processes, count: count, rate: rate)
+            let p = Percentiles(nanoseconds: try Machine.eventfdWake(processes: processes, count: count, rate: rate))
             print(String(format: "%@: p50 %.1f p99 %.1f p99.9 %.1f max %.1f us", processes ? "processes" : "threads", p.p50, p.p99, p.p999, p.max))
         }
     }

@@ -59,22 +59,49 @@ enum Machine {
         return best
     }
 
-    /// One-way wake-up latency of a bare eventfd at `rate` wake-ups per second.
-    static func eventfdWake(processes: Bool, count: Int, rate: Double) throws -> Percentiles {
+    /// One-way wake-up latencies (ns) of a bare eventfd at `rate` wake-ups per second.
+    static func eventfdWake(processes: Bool, count: Int, rate: Double) throws -> [UInt64] {
         var latencies = [UInt64](repeating: 0, count: count)
         guard capture_bench_eventfd_wake(processes ? 1 : 0, Int32(count), UInt64(1e9 / rate), &latencies) == 0 else {
             throw SystemError("eventfd wake-up benchmark")
         }
-        return Percentiles(nanoseconds: latencies)
+        return latencies
     }
 
-    /// The same eventfd as a stream of frames between processes: every frame counted, or the
-    /// newest of each wake-up (capture_bench_eventfd_stream).
-    static func eventfdStream(newestOnly: Bool, count: Int, rate: Double) throws -> Percentiles {
+    /// The same eventfd as a stream of frames between processes (ns): every frame counted, or
+    /// the newest of each wake-up (capture_bench_eventfd_stream).
+    static func eventfdStream(newestOnly: Bool, count: Int, rate: Double) throws -> [UInt64] {
         var latencies = [UInt64](repeating: 0, count: count)
         let filled = capture_bench_eventfd_stream(newestOnly ? 1 : 0, Int32(count), UInt64(1e9 / rate), &latencies)
         guard filled > 0 else { throw SystemError("eventfd stream benchmark") }
-        return Percentiles(nanoseconds: Array(latencies.prefix(Int(filled))))
+        return Array(latencies.prefix(Int(filled)))
+    }
+}
+
+/// The bare eventfd wake-ups the latency targets are ratios of, sampled in slices between the
+/// rows they are set against: a slice before each row, so the baseline and the rows see the
+/// same machine (its noise comes and goes over minutes, and a baseline measured once, minutes
+/// away, made the p99 ratios a matter of luck either way).
+struct WakeBaselines {
+    var threads: [UInt64] = []
+    var processes: [UInt64] = []
+    var streamEvery: [UInt64] = []
+    var streamNewest: [UInt64] = []
+
+    /// One slice of each: between threads, between processes as a ping-pong, and as a stream
+    /// counting every frame or the newest.
+    mutating func sample(count: Int, rate: Double) throws {
+        threads += try Machine.eventfdWake(processes: false, count: count, rate: rate)
+        processes += try Machine.eventfdWake(processes: true, count: count, rate: rate)
+        streamEvery += try Machine.eventfdStream(newestOnly: false, count: count, rate: rate)
+        streamNewest += try Machine.eventfdStream(newestOnly: true, count: count, rate: rate)
+    }
+
+    func store(into results: inout Results) {
+        results.eventfdThreads = Percentiles(nanoseconds: threads)
+        results.eventfdProcesses = Percentiles(nanoseconds: processes)
+        results.eventfdStreamEvery = Percentiles(nanoseconds: streamEvery)
+        results.eventfdStreamNewest = Percentiles(nanoseconds: streamNewest)
     }
 }
 

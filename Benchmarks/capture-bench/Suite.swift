@@ -51,6 +51,7 @@ struct Results: Codable {
     var daemonMemory: [String: Int] = [:]
     var pythonMean: PythonMeanRun?
     var recording: RecordRun?
+    var guest: [GuestRun] = []
 }
 
 
@@ -79,6 +80,7 @@ struct SuiteCommand: ParsableCommand {
     @Flag(help: "Only measure notification latency against the bare wake-up (prints, writes no report)") var onlyLatency = false
     @Option(help: "Seconds of sim0 capturectl record runs (0: skip recording)") var recordSeconds = 60.0
     @Option(help: "Where the recordings (and dd) write: a directory on the filesystem to measure") var recordDirectory = "/var/tmp"
+    @Option(help: "Where `make vm-test` left its results (the daemon's absence is measured in the guest)") var vmResults = ".build-vm/results"
 
     func run() throws {
         let started = monotonicNanoseconds()
@@ -103,7 +105,6 @@ struct SuiteCommand: ParsableCommand {
             return
         }
         if onlyLatency {
-            try measureWakeBaselines(into: &results)
             try measureLatency(captured: capturedPath, bench: bench, into: &results)
             print(Report(results: results, plotPath: plot).latencySection())
             return
@@ -111,8 +112,6 @@ struct SuiteCommand: ParsableCommand {
         log("machine: \(results.machine)")
         results.memcpyBytesPerSecond = Machine.memcpyBandwidth()
         log(String(format: "memcpy %.1f GB/s", results.memcpyBytesPerSecond / 1e9))
-        try measureWakeBaselines(into: &results)
-        log(String(format: "eventfd wake-up p99: threads %.1f us, processes %.1f us", results.eventfdThreads!.p99, results.eventfdProcesses!.p99))
         results.ringSetup = [RingSetupTiming.measure(hugePage: nil), RingSetupTiming.measure(hugePage: .size2M)]
 
         // The zero-copy signature (header payload, one client, every size) is measured in rounds
@@ -194,6 +193,8 @@ struct SuiteCommand: ParsableCommand {
         try measureLatency(captured: capturedPath, bench: bench, into: &results)
 
         if recordSeconds > 0 { try measureRecording(captured: capturedPath, seconds: recordSeconds, into: &results) }
+        results.guest = GuestRun.load(from: vmResults)
+        if results.guest.isEmpty { log("no guest results in \(vmResults): run make vm-test first for the daemon's-absence figures") }
 
         results.seconds = Double(monotonicNanoseconds() - started) / 1e9
         let json = try JSONEncoder().encode(results)
@@ -202,30 +203,29 @@ struct SuiteCommand: ParsableCommand {
         log("wrote \(report) and \(plot) in \(Int(results.seconds)) s")
     }
 
-    /// The bare eventfd wake-up the latency targets are ratios of: between threads, between
-    /// processes as a ping-pong, and as a stream counting every frame or the newest.
-    func measureWakeBaselines(into results: inout Results) throws {
-        let count = Int(latencyRate * latencySeconds)
-        results.eventfdThreads = try Machine.eventfdWake(processes: false, count: count, rate: latencyRate)
-        results.eventfdProcesses = try Machine.eventfdWake(processes: true, count: count, rate: latencyRate)
-        results.eventfdStreamEvery = try Machine.eventfdStream(newestOnly: false, count: count, rate: latencyRate)
-        results.eventfdStreamNewest = try Machine.eventfdStream(newestOnly: true, count: count, rate: latencyRate)
-    }
-
     /// Device completion to the client holding the frame, one client at a time: on a device that
     /// recycles its slots (self-serve leases, doorbells), and, for the ratio, lease clients of a
     /// device the daemon queues slots to, granted leases by message (the path before).
+    /// The bare wake-ups are sampled in slices between the rows (WakeBaselines).
     func measureLatency(captured capturedPath: String, bench: String, into results: inout Results) throws {
+        var baselines = WakeBaselines()
+        defer {
+            baselines.store(into: &results)
+            if let p = results.eventfdProcesses { log(String(format: "eventfd wake-up between processes, %llu samples: p50 %.1f p99 %.1f us", p.samples, p.p50, p.p99)) }
+        }
+        let slice = max(1, Int(latencyRate * latencySeconds) / 4)
         for size in sizes {
             for queued in [false, true] {
-                let stream = BenchDaemon.Stream(frameBytes: size, frameRate: latencyRate, payload: "header", slots: Self.slots,
-                                                queueDepth: queued ? 4 : nil, maxLeases: 8)
-                let daemon = try BenchDaemon(captured: capturedPath, stream: stream)
-                defer { daemon.stop() }
                 let runs: [(String, [String])] = queued ? [("capture lease, daemon-queued", ["--mode", "lease", "--no-doorbell"])]
                     : [("capture lease", ["--mode", "lease"]), ("capture lease, messages", ["--mode", "lease", "--no-doorbell"]),
                        ("capture latest", ["--mode", "latest"]), ("capture latest, messages", ["--mode", "latest", "--no-doorbell"]),
                        ("capture latest, busy-poll", ["--mode", "latest", "--busy-poll"])]
+                // The baseline's slice for these rows, on a machine with no daemon running.
+                try baselines.sample(count: slice * runs.count, rate: latencyRate)
+                let stream = BenchDaemon.Stream(frameBytes: size, frameRate: latencyRate, payload: "header", slots: Self.slots,
+                                                queueDepth: queued ? 4 : nil, maxLeases: 8)
+                let daemon = try BenchDaemon(captured: capturedPath, stream: stream)
+                defer { daemon.stop() }
                 for (name, args) in runs {
                     let opens = monotonicNanoseconds() + 300_000_000
                     let closes = opens + UInt64(latencySeconds * 1e9)
