@@ -237,7 +237,15 @@ final class StreamEngine {
         if recycling != nil {
             // The hold is in; is the frame still there? The device may have reused the slot
             // before the daemon got to it (it was late by a ring's worth of frames).
-            let snap = ring.descriptor(Int(entry.slot)).snapshot()
+            let descriptor = ring.descriptor(Int(entry.slot))
+            var snap = descriptor.snapshot()
+            if snap.isBeingFilled && snap.sequence == entry.sequence {
+                // The device's mark: it gives the slot back when it sees the hold, within
+                // nanoseconds unless it lost its CPU. A short spin, never a wait in this loop;
+                // a mark that stands is a drop, never a frame that may be overwritten.
+                _ = descriptor.awaitDecision(after: snap.generation - 1, spinOnly: true)
+                snap = descriptor.snapshot()
+            }
             if snap.isBeingFilled || snap.sequence != entry.sequence {
                 _ = leases.release(entry, by: client.id)
                 clientDrops += 1

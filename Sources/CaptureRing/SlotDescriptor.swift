@@ -90,8 +90,9 @@ public struct SlotDescriptor {
     /// The generation once the device has decided about this slot (PROTOCOL.md §5.2): while it
     /// is `generation + 1` the device has marked the slot and may yet give it back to a hold,
     /// so a holder waits (spinning, then yielding; at most a second) for the device to put
-    /// `generation` back or go on filling. After a second the mark stands.
-    public func awaitDecision(after generation: UInt64) -> UInt64 {
+    /// `generation` back or go on filling. After a second the mark stands. With `spinOnly`
+    /// (a caller that must not block: the daemon's event loop) the mark stands after the spin.
+    public func awaitDecision(after generation: UInt64, spinOnly: Bool = false) -> UInt64 {
         var now = self.generation
         var spins = 0
         var started: UInt64 = 0
@@ -99,6 +100,8 @@ public struct SlotDescriptor {
             spins += 1
             if spins < 1000 {
                 capture_cpu_relax()
+            } else if spinOnly {
+                break
             } else {
                 // The device lost its CPU between its mark and its look at the holds.
                 let t = capture_monotonic_ns()

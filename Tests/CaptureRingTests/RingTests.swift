@@ -99,6 +99,20 @@ final class RingTests: XCTestCase {
         XCTAssertFalse(reader.descriptor(3).stillIntact(seen))
     }
 
+    /// The daemon's event loop looks for the device's decision without blocking: a mark that
+    /// stands (the device lost its CPU, or is filling) costs it a short spin, not the holder's
+    /// second, and the frame counts as gone.
+    func testTheEventLoopDoesNotWaitOutAMarkThatStands() throws {
+        let ring = try makeRing()
+        ring.descriptor(3).beginFill()
+        ring.descriptor(3).publish(sequence: 42, length: 10, timestamp: 1, flags: [], checksum: 0)
+        let seen = ring.descriptor(3).snapshot()
+        ring.descriptor(3).beginFill() // marked, and nobody decides
+        let start = monotonicNanoseconds()
+        XCTAssertEqual(ring.descriptor(3).awaitDecision(after: seen.generation, spinOnly: true), seen.generation + 1)
+        XCTAssertLessThan(monotonicNanoseconds() - start, 500_000_000, "the event loop waited for the device")
+    }
+
     func testPatternChecksumIsZlibCRC32AndCatchesOneWrongByte() {
         let check = Array("123456789".utf8)
         XCTAssertEqual(check.withUnsafeBytes { FramePattern.crc32($0) }, 0xCBF4_3926)
