@@ -82,7 +82,7 @@ final class HostileClientTests: XCTestCase {
     func testClientStringsCannotForgeLogLines() throws {
         let daemon = try DaemonFixture(config: DaemonFixture.config())
         _ = output(try hostile(["inject", daemon.socketPath]))
-        XCTAssertTrue(try daemon.eventually { daemon.log.contains("unknown_stream") })
+        XCTAssertTrue(daemon.eventually { daemon.log.contains("unknown_stream") })
         let lines = daemon.log.split(separator: "\n")
         XCTAssertFalse(lines.contains { $0.hasPrefix("critical:") }, daemon.log)
         XCTAssertFalse(daemon.log.contains("\u{1b}"), "a raw escape reached the log")
