@@ -305,27 +305,35 @@ struct Report {
         md += "Device completion (the timestamp the device writes into the slot descriptor) to the client holding the frame, in µs. "
         md += "Ratios are p99 against the bare eventfd wake-up between two processes in the same run, sampled in slices "
         md += "between the rows (before each frame size's daemon starts, a quarter of a row's samples per row, pooled), so "
-        md += "the baseline sees the same stretch of the run as the rows it is set against. "
+        md += "the baseline sees the same stretch of the run as the rows it is set against. This machine is a virtual "
+        md += "machine whose host takes its CPUs away now and then (the `steal` column of /proc/stat): one 30 ms theft "
+        md += "costs a ping-pong one late sample and a client taking every frame 60 (1% of a row, its whole p99). So each "
+        md += "row and each baseline slice is measured again, up to three times, until the host stole at most 20 ms of "
+        md += "CPU time during it; the attempt with the least theft is kept, and its theft is shown (*stolen*). "
         md += "*lease*: the device recycles its slots and rings the client's doorbell; the client takes its own lease "
         md += "in its holds page (one wake-up, no daemon; PROTOCOL.md §3.2.2). *latest*: the device rings the doorbell and "
         md += "the client reads the ring head (one wake-up). *, messages*: the device wakes the daemon, which sends the client "
         md += "a Frames message (two wake-ups). *lease, daemon-queued*: the path before the device recycled its slots — the "
         md += "daemon queues slots to the device (`queue_depth`) and grants leases by message. *busy-poll*: the client spins "
         md += "on the ring head (no wake-up), on a core of its own (`taskset`; the daemon and its device thread on the other).\n\n"
-        md += "| frame | client | samples | p50 | p99 | p99.9 | max | p99 / eventfd p99 |\n|---:|---|---:|---:|---:|---:|---:|---:|\n"
+        md += "| frame | client | samples | p50 | p99 | p99.9 | max | p99 / eventfd p99 | stolen ms (attempts) |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n"
         let bareP99 = results.eventfdProcesses?.p99
         for l in results.latency {
             let p = l.percentiles
             md += "| \(Self.size(l.frameBytes)) | \(l.system) | \(p.samples) | " + String(format: "%.1f | %.1f | %.1f | %.1f", p.p50, p.p99, p.p999, p.max)
-            md += " | " + Self.ratio(p.p99, bareP99) + " |\n"
+            md += " | " + Self.ratio(p.p99, bareP99) + " | " + (l.stolenMs.map { String(format: "%.0f (%d)", $0, l.attempts ?? 1) } ?? "–") + " |\n"
         }
         for (name, p) in [("eventfd, two threads", results.eventfdThreads), ("eventfd, two processes", results.eventfdProcesses),
                           ("eventfd stream, two processes, every frame", results.eventfdStreamEvery),
                           ("eventfd stream, two processes, newest frame", results.eventfdStreamNewest)] {
             guard let p else { continue }
-            md += "| – | \(name) | \(p.samples) | " + String(format: "%.1f | %.1f | %.1f | %.1f", p.p50, p.p99, p.p999, p.max) + " | " + Self.ratio(p.p99, bareP99) + " |\n"
+            md += "| – | \(name) | \(p.samples) | " + String(format: "%.1f | %.1f | %.1f | %.1f", p.p50, p.p99, p.p999, p.max) + " | " + Self.ratio(p.p99, bareP99) + " | – |\n"
         }
 
+        if let stolen = results.eventfdStolenMs {
+            md += String(format: "\nThe baseline slices kept lost %.0f ms of CPU time to the host in all; the rows kept, %.0f ms.\n",
+                         stolen, results.latency.compactMap(\.stolenMs).reduce(0, +))
+        }
         let bare = results.eventfdProcesses
         for (name, stream, counted) in [("capture lease", results.eventfdStreamEvery, "every frame"),
                                         ("capture latest", results.eventfdStreamNewest, "newest frame")] {

@@ -30,6 +30,9 @@ struct Latency: Codable {
     var system: String        // "capture lease", "capture latest", "capture latest, busy-poll"
     var frameBytes: Int
     var percentiles: Percentiles
+    /// CPU time the hypervisor stole during the row (the attempt kept), ms.
+    var stolenMs: Double?
+    var attempts: Int?
 }
 
 struct Results: Codable {
@@ -44,6 +47,8 @@ struct Results: Codable {
     /// The same eventfd as a stream: every frame (as lease clients count), the newest (as latest).
     var eventfdStreamEvery: Percentiles?
     var eventfdStreamNewest: Percentiles?
+    /// CPU time the hypervisor stole during the baseline slices kept, ms.
+    var eventfdStolenMs: Double?
     var latencyRate = 0.0
     var throughput: [Throughput] = []
     var latency: [Latency] = []
@@ -227,18 +232,22 @@ struct SuiteCommand: ParsableCommand {
                 let daemon = try BenchDaemon(captured: capturedPath, stream: stream)
                 defer { daemon.stop() }
                 for (name, args) in runs {
-                    let opens = monotonicNanoseconds() + 300_000_000
-                    let closes = opens + UInt64(latencySeconds * 1e9)
                     // A busy-polling client is deployed on a core of its own: the last core is its,
                     // the daemon (with the device thread) keeps the others.
                     let busy = args.contains("--busy-poll")
                     if busy, let cpus = Self.producerCores { Self.pin(pid: daemon.pid, cpus: cpus) }
-                    let child = try Self.child(bench, ["client", "--socket", daemon.socket, "--latency", "--opens", "\(opens)", "--closes", "\(closes)"] + args,
-                                               cpus: busy ? Self.clientCores : nil)
-                    let r = try decode(child.collect())
-                    guard let p = r.latency else { continue }
-                    results.latency.append(Latency(system: name, frameBytes: size, percentiles: p))
-                    log(String(format: "latency %@ %8d B: p50 %.1f p99 %.1f p99.9 %.1f us", name, size, p.p50, p.p99, p.p999))
+                    var attempts = 0
+                    let (p, stolen) = try whileQuiet { () throws -> Percentiles? in
+                        attempts += 1
+                        let opens = monotonicNanoseconds() + 300_000_000
+                        let closes = opens + UInt64(latencySeconds * 1e9)
+                        let child = try Self.child(bench, ["client", "--socket", daemon.socket, "--latency", "--opens", "\(opens)", "--closes", "\(closes)"] + args,
+                                                   cpus: busy ? Self.clientCores : nil)
+                        return try decode(child.collect()).latency
+                    }
+                    guard let p else { continue }
+                    results.latency.append(Latency(system: name, frameBytes: size, percentiles: p, stolenMs: stolen, attempts: attempts))
+                    log(String(format: "latency %@ %8d B: p50 %.1f p99 %.1f p99.9 %.1f us (%d attempt(s), %.0f ms stolen)", name, size, p.p50, p.p99, p.p999, attempts, stolen))
                 }
             }
         }
