@@ -179,6 +179,16 @@ final class ConformanceTests: XCTestCase {
         }
     }
 
+    /// libcapture in the caller's event loop (poll capture_fd, capture_dispatch, one batch with
+    /// timeout 0, poll again), as GLib and epoll users drive it: the device keeps ringing a
+    /// self-serve client that took frames in dispatch, and every frame arrives intact, in order.
+    func testAnEventLoopClientIsWokenForEveryFrame() throws {
+        let daemon = try DaemonFixture(config: DaemonFixture.config(frameBytes: 4096, rate: 1000, slots: 64, maxLeases: 32))
+        let r = try Conform.start(.c, "event-loop", socket: daemon.socketPath, count: 2000).result(timeout: 30)
+        XCTAssertEqual(r["silent"], "0", "the client sat in poll() for 2 s while frames were published: \(r)")
+        assertClean(r, "c", frames: 2000)
+    }
+
     func testAnUnknownStreamIsRefusedWithItsReason() throws {
         let daemon = try DaemonFixture(config: DaemonFixture.config())
         try each { language in

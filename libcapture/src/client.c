@@ -450,6 +450,18 @@ static int take_before_sleep(capture_client *c, struct session *s) {
     return r;
 }
 
+/* take_from_ring() for capture_dispatch(): its caller polls capture_fd() next, after taking
+ * whatever is queued, so it sleeps even when frames came; the store and the second look are
+ * made either way. Caller holds the lock. */
+static int take_before_poll(capture_client *c, struct session *s) {
+    int r = take_from_ring(c, s);
+    if (r == 0 && s->held) {
+        publish_examined(s);
+        r = take_from_ring(c, s);
+    }
+    return r;
+}
+
 /* Empties a non-blocking pipe or resets an eventfd: a short read means nothing was left. */
 static void drain_fd(int fd) {
     uint8_t sink[256];
@@ -732,7 +744,7 @@ API int capture_dispatch(capture_client *c) {
     if (atomic_load(&s->open)) {
         if (s->doorbell >= 0) {
             drain_fd(s->doorbell);
-            r = take_before_sleep(c, s);
+            r = take_before_poll(c, s);
         }
         if (r == 0) r = drain_socket(c, s, 64);
     } else if (c->reconnect_ms && c->gone_since) {

@@ -4,6 +4,7 @@
  * waits for the harness (`release`, `close`, `check`). */
 #include <capture/capture.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,9 +95,45 @@ static int wakeup(const char *socket, const char *stream) {
     return 0;
 }
 
+/* The event-loop API as an epoll or GLib loop uses it: poll(capture_fd()), capture_dispatch(),
+ * then what it queued in one capture_next_frames(timeout 0) batch, then poll again. A client
+ * the device has stopped ringing sits in poll(): 2 s of nothing ends the run short. */
+static int event_loop(const char *socket, const char *stream, long n) {
+    capture_client *c = open_client(socket, stream, CAPTURE_MODE_LEASE, 0);
+    long frames = 0, corrupt = 0, out_of_order = 0, silent = 0;
+    uint64_t last = 0;
+    int r = 0;
+    struct pollfd p = { .fd = capture_fd(c), .events = POLLIN };
+    while (frames < n) {
+        int ready = poll(&p, 1, 2000);
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready == 0) { silent++; break; }
+        int queued = capture_dispatch(c);
+        if (queued < 0) { r = queued; break; }
+        capture_frame *batch[64];
+        int got = capture_next_frames(c, 0, batch, 64);
+        if (got == -CAPTURE_ETIMEDOUT) { r = 0; continue; }
+        if (got < 0) { r = got; break; }
+        for (int i = 0; i < got; i++) {
+            uint64_t seq = capture_frame_sequence(batch[i]);
+            if (capture_frame_check(batch[i]) != 0) corrupt++;
+            if (last && seq <= last) out_of_order++;
+            if (seq > last) last = seq;
+            frames++;
+        }
+        capture_release_frames(batch, (size_t)got);
+    }
+    capture_statistics st;
+    capture_statistics_get(c, &st);
+    printf("result frames=%ld corrupt=%ld out_of_order=%ld gaps=0 dropped=%llu silent=%ld error=%d\n",
+           frames, corrupt, out_of_order, (unsigned long long)st.dropped, silent, r);
+    capture_close(c);
+    return r < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: conform frames|latest|torn|hold|reconnect|refused|gone|wakeup SOCKET STREAM [N]\n");
+        fprintf(stderr, "usage: conform frames|latest|torn|hold|reconnect|refused|gone|wakeup|event-loop SOCKET STREAM [N]\n");
         return 2;
     }
     const char *scenario = argv[1], *socket = argv[2], *stream = argv[3];
@@ -108,6 +145,7 @@ int main(int argc, char **argv) {
     if (!strcmp(scenario, "reconnect")) return run(open_client(socket, stream, CAPTURE_MODE_LEASE, 20000), n, 1, 0, 0);
     if (!strcmp(scenario, "stall")) return run(open_client(socket, stream, CAPTURE_MODE_LEASE, 0), n, 1, 0, 300000);
     if (!strcmp(scenario, "wakeup")) return wakeup(socket, stream);
+    if (!strcmp(scenario, "event-loop")) return event_loop(socket, stream, n);
     if (!strcmp(scenario, "refused")) { open_client(socket, stream, CAPTURE_MODE_LEASE, 0); printf("result refused=0\n"); return 1; }
     if (!strcmp(scenario, "hold") || !strcmp(scenario, "gone")) {
         capture_client *c = open_client(socket, stream, CAPTURE_MODE_LEASE, 0);
