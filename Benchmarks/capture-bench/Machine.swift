@@ -87,11 +87,22 @@ func stolenMilliseconds() -> Double {
     return ticks * 1000 / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
+/// At most this much CPU time stolen by the host (ms) during a latency row or baseline slice
+/// counts as a quiet machine.
+let quietStealMs = 20.0
+
+/// The bare wake-up from the baseline slices measured on a quiet machine (quietStealMs).
+struct QuietWake: Codable {
+    var processes: Percentiles
+    var streamEvery: Percentiles?
+    var streamNewest: Percentiles?
+}
+
 /// Runs `measure` up to `attempts` times until the hypervisor steals at most `quietMs` of CPU
 /// time during it; the attempt with the least steal, and that steal. A latency tail measured
 /// while the host takes the CPUs away for tens of milliseconds is the host's, for the
 /// baseline and the rows alike; both are held to this rule.
-func whileQuiet<T>(attempts: Int = 3, quietMs: Double = 20, _ measure: () throws -> T) rethrows -> (T, stolenMs: Double) {
+func whileQuiet<T>(attempts: Int = 4, quietMs: Double = quietStealMs, _ measure: () throws -> T) rethrows -> (T, stolenMs: Double) {
     var best: (T, Double)?
     for _ in 0..<attempts {
         let s0 = stolenMilliseconds()
@@ -114,20 +125,26 @@ struct WakeBaselines {
     var streamNewest: [UInt64] = []
     /// CPU time stolen by the hypervisor during the slices kept, ms.
     var stolenMs = 0.0
+    /// The same, from the slices the host stole at most `quietStealMs` from.
+    var quietProcesses: [UInt64] = []
+    var quietStreamEvery: [UInt64] = []
+    var quietStreamNewest: [UInt64] = []
 
     /// One slice of each: between threads, between processes as a ping-pong, and as a stream
     /// counting every frame or the newest.
     /// Each slice is retried while the hypervisor steals CPU time during it (whileQuiet).
     mutating func sample(count: Int, rate: Double) throws {
-        func slice(_ measure: () throws -> [UInt64]) throws -> [UInt64] {
+        func slice(_ quiet: inout [UInt64], _ measure: () throws -> [UInt64]) throws -> [UInt64] {
             let (samples, stolen) = try whileQuiet(measure)
             stolenMs += stolen
+            if stolen <= quietStealMs { quiet += samples }
             return samples
         }
-        threads += try slice { try Machine.eventfdWake(processes: false, count: count, rate: rate) }
-        processes += try slice { try Machine.eventfdWake(processes: true, count: count, rate: rate) }
-        streamEvery += try slice { try Machine.eventfdStream(newestOnly: false, count: count, rate: rate) }
-        streamNewest += try slice { try Machine.eventfdStream(newestOnly: true, count: count, rate: rate) }
+        var unused: [UInt64] = []
+        threads += try slice(&unused) { try Machine.eventfdWake(processes: false, count: count, rate: rate) }
+        processes += try slice(&quietProcesses) { try Machine.eventfdWake(processes: true, count: count, rate: rate) }
+        streamEvery += try slice(&quietStreamEvery) { try Machine.eventfdStream(newestOnly: false, count: count, rate: rate) }
+        streamNewest += try slice(&quietStreamNewest) { try Machine.eventfdStream(newestOnly: true, count: count, rate: rate) }
     }
 
     func store(into results: inout Results) {
@@ -136,6 +153,11 @@ struct WakeBaselines {
         results.eventfdStreamEvery = Percentiles(nanoseconds: streamEvery)
         results.eventfdStreamNewest = Percentiles(nanoseconds: streamNewest)
         results.eventfdStolenMs = stolenMs
+        if !quietProcesses.isEmpty {
+            results.quietWake = QuietWake(processes: Percentiles(nanoseconds: quietProcesses),
+                                          streamEvery: quietStreamEvery.isEmpty ? nil : Percentiles(nanoseconds: quietStreamEvery),
+                                          streamNewest: quietStreamNewest.isEmpty ? nil : Percentiles(nanoseconds: quietStreamNewest))
+        }
     }
 }
 

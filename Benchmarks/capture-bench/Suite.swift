@@ -49,6 +49,7 @@ struct Results: Codable {
     var eventfdStreamNewest: Percentiles?
     /// CPU time the hypervisor stole during the baseline slices kept, ms.
     var eventfdStolenMs: Double?
+    var quietWake: QuietWake?
     var latencyRate = 0.0
     var throughput: [Throughput] = []
     var latency: [Latency] = []
