@@ -272,8 +272,13 @@ public final class SyntheticDevice: RecyclingDevice {
             descriptor.publish(sequence: sequence, length: completion.bytes, timestamp: completion.timestampNanoseconds,
                                flags: fill.flags, checksum: fill.checksum)
             RingHead.publish(ringBase: mapping.base, sequence: sequence, slot: Int(slot))
-            if recycling { shared.queued.withLock { $0.append(slot) } } // back in line, behind every older frame
             if shared.closed.load(ordering: .acquiring) { return } // the daemon is going away
+            // The clients' doorbells first: the bookkeeping below is this thread's and the
+            // daemon's, and a client woken onto the other CPU (nearly always: this one is busy)
+            // need not wait for it. A client woken onto this CPU waits for it either way.
+            capture_fence_seq_cst() // the head, then each reader's `examined` (Doorbell.ring(after:))
+            shared.clientDoorbells.withLock { bells in for bell in bells { bell.ring(after: sequence) } }
+            if recycling { shared.queued.withLock { $0.append(slot) } } // back in line, behind every older frame
             let wasEmpty = shared.completions.withLock { queue in
                 // A daemon that collects late (stopped, or not watching: it has no client to
                 // tell) finds the newest records; what it missed it sees as a sequence gap.
@@ -283,11 +288,6 @@ public final class SyntheticDevice: RecyclingDevice {
             }
             if wasEmpty { shared.doorbell.signal() }
             shared.frames.add(1, ordering: .relaxed)
-            // The clients' doorbells last, right before this thread sleeps: a client woken onto
-            // this CPU waits only for that. (On the 2-vCPU VM this alone did not lower the median
-            // latency: perf puts the wait mostly in the kernel's context switch.)
-            capture_fence_seq_cst() // the head, then each reader's `examined` (Doorbell.ring(after:))
-            shared.clientDoorbells.withLock { bells in for bell in bells { bell.ring(after: sequence) } }
         }
     }
 
