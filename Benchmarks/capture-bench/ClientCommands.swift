@@ -26,6 +26,8 @@ struct ClientResult: Codable {
     /// batch the client saw, and each batch costs the daemon one Release.
     var batches: UInt64 = 0
     var latency: Percentiles?
+    /// Every latency sample (ns), for the suite to pool a mode's rows across frame sizes.
+    var latencySamples: [UInt64]?
 
     init() {}
 
@@ -41,6 +43,7 @@ struct ClientResult: Codable {
         cpuSeconds = try c.decodeIfPresent(Double.self, forKey: .cpuSeconds) ?? 0
         batches = try c.decodeIfPresent(UInt64.self, forKey: .batches) ?? 0
         latency = try c.decodeIfPresent(Percentiles.self, forKey: .latency)
+        latencySamples = try c.decodeIfPresent([UInt64].self, forKey: .latencySamples)
     }
 }
 
@@ -58,6 +61,15 @@ struct Percentiles: Codable {
         p99 = Double(h.valueAtPercentile(99)) / 1000
         p999 = Double(h.valueAtPercentile(99.9)) / 1000
         max = Double(h.max) / 1000
+    }
+
+    /// The 50th, 99th or 99.9th percentile, µs.
+    func p(_ percentile: Double) -> Double {
+        switch percentile {
+        case 50: p50
+        case 99: p99
+        default: p999
+        }
     }
 
     init(nanoseconds: [UInt64]) {
@@ -97,7 +109,8 @@ struct ClientCommand: ParsableCommand {
     func run() throws {
         let client = try CaptureClient(stream: stream, mode: mode == "latest" ? .latest : .lease, socketPath: socket, doorbell: !noDoorbell)
         var result = ClientResult()
-        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+        var samples: [UInt64] = []
+        if latency { samples.reserveCapacity(1 << 16) }
         let window = Window(opens: opens, closes: closes)
         let checksum = read == "checksum"
         var startStats = client.statistics
@@ -114,7 +127,7 @@ struct ClientCommand: ParsableCommand {
             }
             if opened { result.batches += 1 }
             for frame in frames {
-                if latency && opened && now > frame.timestampNanoseconds { histogram.record(now - frame.timestampNanoseconds) }
+                if latency && opened && now > frame.timestampNanoseconds { samples.append(now - frame.timestampNanoseconds) }
                 let bytes = frame.bytes
                 var good = true
                 if checksum {
@@ -137,7 +150,10 @@ struct ClientCommand: ParsableCommand {
         result.seconds = opened ? min(Double(monotonicNanoseconds() - window.opens), Double(window.closes - window.opens)) / 1e9 : 0
         result.dropped = end.dropped - startStats.dropped
         result.overwritten += end.overwritten - startStats.overwritten
-        if latency { result.latency = Percentiles(histogram) }
+        if latency {
+            result.latency = Percentiles(nanoseconds: samples)
+            result.latencySamples = samples
+        }
         client.close()
         printJSON(result)
     }

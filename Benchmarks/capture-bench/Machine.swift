@@ -96,6 +96,8 @@ struct QuietWake: Codable {
     var processes: Percentiles
     var streamEvery: Percentiles?
     var streamNewest: Percentiles?
+    /// The ping-pong's quiet slices before each frame size's rows, on their own.
+    var processesBySize: [Int: Percentiles]?
 }
 
 /// Runs `measure` up to `attempts` times until the hypervisor steals at most `quietMs` of CPU
@@ -115,49 +117,65 @@ func whileQuiet<T>(attempts: Int = 4, quietMs: Double = quietStealMs, _ measure:
 }
 
 /// The bare eventfd wake-ups the latency targets are ratios of, sampled in slices between the
-/// rows they are set against: a slice before each row, so the baseline and the rows see the
-/// same machine (its noise comes and goes over minutes, and a baseline measured once, minutes
-/// away, made the p99 ratios a matter of luck either way).
+/// rows they are set against: a slice before each frame size's rows, so the baseline and the
+/// rows see the same machine (its noise comes and goes over minutes, and a baseline measured
+/// once, minutes away, made the p99 ratios a matter of luck either way).
 struct WakeBaselines {
-    var threads: [UInt64] = []
-    var processes: [UInt64] = []
-    var streamEvery: [UInt64] = []
-    var streamNewest: [UInt64] = []
-    /// CPU time stolen by the hypervisor during the slices kept, ms.
-    var stolenMs = 0.0
-    /// The same, from the slices the host stole at most `quietStealMs` from.
-    var quietProcesses: [UInt64] = []
-    var quietStreamEvery: [UInt64] = []
-    var quietStreamNewest: [UInt64] = []
+    enum Kind: CaseIterable {
+        /// Between threads, between processes as a ping-pong, as a stream counting every frame
+        /// or the newest of each wake-up.
+        case threads, processes, streamEvery, streamNewest
 
-    /// One slice of each: between threads, between processes as a ping-pong, and as a stream
-    /// counting every frame or the newest.
-    /// Each slice is retried while the hypervisor steals CPU time during it (whileQuiet).
-    mutating func sample(count: Int, rate: Double) throws {
-        func slice(_ quiet: inout [UInt64], _ measure: () throws -> [UInt64]) throws -> [UInt64] {
-            let (samples, stolen) = try whileQuiet(measure)
-            stolenMs += stolen
-            if stolen <= quietStealMs { quiet += samples }
-            return samples
+        func measure(count: Int, rate: Double) throws -> [UInt64] {
+            switch self {
+            case .threads: try Machine.eventfdWake(processes: false, count: count, rate: rate)
+            case .processes: try Machine.eventfdWake(processes: true, count: count, rate: rate)
+            case .streamEvery: try Machine.eventfdStream(newestOnly: false, count: count, rate: rate)
+            case .streamNewest: try Machine.eventfdStream(newestOnly: true, count: count, rate: rate)
+            }
         }
-        var unused: [UInt64] = []
-        threads += try slice(&unused) { try Machine.eventfdWake(processes: false, count: count, rate: rate) }
-        processes += try slice(&quietProcesses) { try Machine.eventfdWake(processes: true, count: count, rate: rate) }
-        streamEvery += try slice(&quietStreamEvery) { try Machine.eventfdStream(newestOnly: false, count: count, rate: rate) }
-        streamNewest += try slice(&quietStreamNewest) { try Machine.eventfdStream(newestOnly: true, count: count, rate: rate) }
+    }
+
+    struct Slice {
+        var kind: Kind
+        /// The frame size of the rows it was measured before.
+        var frameBytes: Int
+        var samples: [UInt64]
+        /// CPU time the hypervisor stole during it, ms.
+        var stolenMs: Double
+        var quiet: Bool { stolenMs <= quietStealMs }
+    }
+
+    var slices: [Slice] = []
+
+    /// One slice of each kind before the rows of `frameBytes`, each retried while the hypervisor
+    /// steals CPU time during it (whileQuiet).
+    mutating func sample(before frameBytes: Int, count: Int, rate: Double) throws {
+        for kind in Kind.allCases {
+            let (samples, stolen) = try whileQuiet { try kind.measure(count: count, rate: rate) }
+            slices.append(Slice(kind: kind, frameBytes: frameBytes, samples: samples, stolenMs: stolen))
+        }
+    }
+
+    /// Every sample of `kind`'s slices that pass `keep`, as one distribution.
+    func pooled(_ kind: Kind, _ keep: (Slice) -> Bool = { _ in true }) -> Percentiles? {
+        let samples = slices.filter { $0.kind == kind && keep($0) }.flatMap(\.samples)
+        return samples.isEmpty ? nil : Percentiles(nanoseconds: samples)
     }
 
     func store(into results: inout Results) {
-        results.eventfdThreads = Percentiles(nanoseconds: threads)
-        results.eventfdProcesses = Percentiles(nanoseconds: processes)
-        results.eventfdStreamEvery = Percentiles(nanoseconds: streamEvery)
-        results.eventfdStreamNewest = Percentiles(nanoseconds: streamNewest)
-        results.eventfdStolenMs = stolenMs
-        if !quietProcesses.isEmpty {
-            results.quietWake = QuietWake(processes: Percentiles(nanoseconds: quietProcesses),
-                                          streamEvery: quietStreamEvery.isEmpty ? nil : Percentiles(nanoseconds: quietStreamEvery),
-                                          streamNewest: quietStreamNewest.isEmpty ? nil : Percentiles(nanoseconds: quietStreamNewest))
+        results.eventfdThreads = pooled(.threads)
+        results.eventfdProcesses = pooled(.processes)
+        results.eventfdStreamEvery = pooled(.streamEvery)
+        results.eventfdStreamNewest = pooled(.streamNewest)
+        results.eventfdStolenMs = slices.map(\.stolenMs).reduce(0, +)
+        guard let quiet = pooled(.processes, \.quiet) else { return }
+        var bySize: [Int: Percentiles] = [:]
+        for size in Set(slices.map(\.frameBytes)) {
+            bySize[size] = pooled(.processes) { $0.quiet && $0.frameBytes == size }
         }
+        results.quietWake = QuietWake(processes: quiet, streamEvery: pooled(.streamEvery, \.quiet),
+                                      streamNewest: pooled(.streamNewest, \.quiet), processesBySize: bySize)
     }
 }
 

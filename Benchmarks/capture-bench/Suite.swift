@@ -35,6 +35,16 @@ struct Latency: Codable {
     var attempts: Int?
 }
 
+/// One client mode's latency rows of every frame size as one distribution: the path does not
+/// depend on the frame size (the client reads a header), so a row's p99 differs from its
+/// neighbour's by the machine's noise, and the mode's p99 is that of all its samples.
+struct PooledLatency: Codable {
+    var system: String
+    var all: Percentiles
+    /// The rows the host stole at most quietStealMs from.
+    var quiet: Percentiles?
+}
+
 struct Results: Codable {
     var machine = ""
     var command = ""
@@ -53,6 +63,7 @@ struct Results: Codable {
     var latencyRate = 0.0
     var throughput: [Throughput] = []
     var latency: [Latency] = []
+    var pooledLatency: [PooledLatency]?
     var ringSetup: [RingSetupTiming] = []
     var daemonMemory: [String: Int] = [:]
     var pythonMean: PythonMeanRun?
@@ -112,7 +123,8 @@ struct SuiteCommand: ParsableCommand {
         }
         if onlyLatency {
             try measureLatency(captured: capturedPath, bench: bench, into: &results)
-            print(Report(results: results, plotPath: plot).latencySection())
+            let report = Report(results: results, plotPath: plot)
+            print(report.targets() + report.latencySection())
             return
         }
         log("machine: \(results.machine)")
@@ -215,8 +227,15 @@ struct SuiteCommand: ParsableCommand {
     /// The bare wake-ups are sampled in slices between the rows (WakeBaselines).
     func measureLatency(captured capturedPath: String, bench: String, into results: inout Results) throws {
         var baselines = WakeBaselines()
+        var samples: [String: (all: [UInt64], quiet: [UInt64])] = [:]
         defer {
             baselines.store(into: &results)
+            var order: [String] = [] // the rows' order
+            for l in results.latency where !order.contains(l.system) { order.append(l.system) }
+            results.pooledLatency = order.filter { samples[$0] != nil }.map { name in
+                let s = samples[name]!
+                return PooledLatency(system: name, all: Percentiles(nanoseconds: s.all), quiet: s.quiet.isEmpty ? nil : Percentiles(nanoseconds: s.quiet))
+            }
             if let p = results.eventfdProcesses { log(String(format: "eventfd wake-up between processes, %llu samples: p50 %.1f p99 %.1f us", p.samples, p.p50, p.p99)) }
         }
         let slice = max(1, Int(latencyRate * latencySeconds) / 4)
@@ -227,7 +246,7 @@ struct SuiteCommand: ParsableCommand {
                        ("capture latest", ["--mode", "latest"]), ("capture latest, messages", ["--mode", "latest", "--no-doorbell"]),
                        ("capture latest, busy-poll", ["--mode", "latest", "--busy-poll"])]
                 // The baseline's slice for these rows, on a machine with no daemon running.
-                try baselines.sample(count: slice * runs.count, rate: latencyRate)
+                try baselines.sample(before: size, count: slice * runs.count, rate: latencyRate)
                 let stream = BenchDaemon.Stream(frameBytes: size, frameRate: latencyRate, payload: "header", slots: Self.slots,
                                                 queueDepth: queued ? 4 : nil, maxLeases: 8)
                 let daemon = try BenchDaemon(captured: capturedPath, stream: stream)
@@ -238,15 +257,18 @@ struct SuiteCommand: ParsableCommand {
                     let busy = args.contains("--busy-poll")
                     if busy, let cpus = Self.producerCores { Self.pin(pid: daemon.pid, cpus: cpus) }
                     var attempts = 0
-                    let (p, stolen) = try whileQuiet { () throws -> Percentiles? in
+                    let (r, stolen) = try whileQuiet { () throws -> ClientResult in
                         attempts += 1
                         let opens = monotonicNanoseconds() + 300_000_000
                         let closes = opens + UInt64(latencySeconds * 1e9)
                         let child = try Self.child(bench, ["client", "--socket", daemon.socket, "--latency", "--opens", "\(opens)", "--closes", "\(closes)"] + args,
                                                    cpus: busy ? Self.clientCores : nil)
-                        return try decode(child.collect()).latency
+                        return try decode(child.collect())
                     }
-                    guard let p else { continue }
+                    guard let p = r.latency else { continue }
+                    let kept = r.latencySamples ?? []
+                    samples[name, default: ([], [])].all += kept
+                    if stolen <= quietStealMs { samples[name, default: ([], [])].quiet += kept }
                     results.latency.append(Latency(system: name, frameBytes: size, percentiles: p, stolenMs: stolen, attempts: attempts))
                     log(String(format: "latency %@ %8d B: p50 %.1f p99 %.1f p99.9 %.1f us (%d attempt(s), %.0f ms stolen)", name, size, p.p50, p.p99, p.p999, attempts, stolen))
                 }
