@@ -185,9 +185,9 @@ public final class SyntheticDevice: RecyclingDevice {
         var sequence: UInt64 = 0
         var ended = false
         // Frame times come from a timer armed one frame ahead, as a device's come from its
-        // hardware: after a frame's doorbells this thread sleeps at once, in read(2), and a
-        // client woken onto its CPU does not wait for a timer to be programmed (a VM exit,
-        // several µs on this machine) or a poll set up.
+        // hardware: after a frame's doorbells and bookkeeping this thread sleeps in read(2),
+        // and a client woken onto its CPU does not wait for a timer to be programmed (a VM
+        // exit, several µs on this machine) or a poll set up.
         let clock = shared.clock
         var armedAt: UInt64 = 0
         func arm(_ deadline: UInt64) {
