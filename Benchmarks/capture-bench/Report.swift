@@ -188,8 +188,8 @@ struct Report {
         // The issue's latency targets. A mode's rows of every frame size are pooled (the path
         // does not depend on the size: PooledLatency) and set against the pooled ping-pong,
         // both on a quiet machine (rows and slices the host stole at most quietStealMs from);
-        // that decides. Beside it: the worst single size against the slice measured right
-        // before its rows, and the whole run's pooled figures.
+        // that decides (judge). Beside it: the worst single size against its frame size's quiet
+        // slices, and the whole run's pooled figures.
         for (name, bound, pct) in [("capture lease", 1.5, 99.0), ("capture latest", 1.5, 99.0), ("capture latest, messages", 1.5, 99.0),
                                    ("capture lease", 2.0, 50.0), ("capture latest", 2.0, 50.0)] {
             guard let verdict = judge(name, pct: pct, bound: bound, bareWhole: results.eventfdProcesses, bareQuiet: results.quietWake?.processes,
@@ -294,45 +294,49 @@ struct Report {
         return md + rows
     }
 
-    /// A latency target: `system`'s percentile `pct` against the bare wake-up's, within `bound`.
-    /// Decided on the mode's pooled quiet rows against the pooled quiet slices (the whole run's
-    /// pooled figures when nothing was quiet; the worst row, for a run from before rows were
-    /// pooled). The detail gives the worst single size against the slice before its rows
-    /// (`bareBySize`, else the pooled baseline) and the whole run beside.
+    /// What `system`'s latency is judged on, and the baseline it is set against: one choice for
+    /// the targets, the table and the bullets. The mode's rows of every size pooled against the
+    /// pooled slices, on a quiet machine (rows and slices the host stole at most quietStealMs
+    /// from) when there were quiet ones of both, else the whole run's. nil for a run from
+    /// before rows were pooled.
+    func pooledBasis(_ system: String, bareQuiet: Percentiles?, bareWhole: Percentiles?) -> (measured: Percentiles, bare: Percentiles, quiet: Bool)? {
+        guard let pooled = results.pooledLatency?.first(where: { $0.system == system && $0.all.samples > 0 }) else { return nil }
+        if let q = pooled.quiet, q.samples > 0, let bareQuiet, bareQuiet.samples > 0 { return (q, bareQuiet, true) }
+        guard let bareWhole, bareWhole.samples > 0 else { return nil }
+        return (pooled.all, bareWhole, false)
+    }
+
+    /// A latency target: `system`'s percentile `pct` against the bare wake-up's, within `bound`,
+    /// decided on pooledBasis (on the worst row, for a run from before rows were pooled). The
+    /// detail adds the worst single size, against its frame size's quiet slices when
+    /// `bareBySize` has them, and the whole run's pooled figures when the verdict was quiet.
     func judge(_ system: String, pct: Double, bound: Double, bareWhole: Percentiles?, bareQuiet: Percentiles?,
                bareBySize: [Int: Percentiles]?) -> (ok: Bool, detail: String)? {
-        let value: (Percentiles) -> Double = pct == 99 ? { $0.p99 } : { $0.p50 }
-        let rows = results.latency.filter { $0.system == system }
-        guard let bareWhole, !rows.isEmpty else { return nil }
+        let value: (Percentiles) -> Double = { $0.p(pct) }
         func versus(_ a: Double, _ b: Double) -> String { String(format: "p%.0f %.1f µs vs %.1f µs: %.2f×", pct, a, b, a / b) }
+        let rows = results.latency.filter { $0.system == system }
         let quietRows = rows.filter { ($0.stolenMs ?? 0) <= quietStealMs }
-        let pooled = results.pooledLatency?.first { $0.system == system }
-        var parts: [String] = []
-        let ok: Bool
-        if let q = pooled?.quiet, let bq = bareQuiet {
-            ok = value(q) / bq.p(pct) <= bound
-            parts.append(String(format: "all sizes pooled, quiet machine (%d of %d rows, %llu samples): ", quietRows.count, rows.count, q.samples)
-                         + "**" + versus(value(q), bq.p(pct)) + "**")
-        } else if let all = pooled?.all {
-            ok = value(all) / bareWhole.p(pct) <= bound
-            parts.append("all sizes pooled, whole run: **" + versus(value(all), bareWhole.p(pct)) + "**")
-        } else {
-            let worst = rows.map { value($0.percentiles) }.max()!
-            ok = worst / bareWhole.p(pct) <= bound
-            parts.append("worst size, whole run: **" + versus(worst, bareWhole.p(pct)) + "**")
+        guard !rows.isEmpty else { return nil }
+        guard let basis = pooledBasis(system, bareQuiet: bareQuiet, bareWhole: bareWhole) else {
+            // A run from before rows were pooled: its worst row decides.
+            let quiet = !quietRows.isEmpty && bareQuiet != nil
+            guard let bare = quiet ? bareQuiet : bareWhole, let worst = (quiet ? quietRows : rows).map({ value($0.percentiles) }).max() else { return nil }
+            return (worst / value(bare) <= bound, "worst size, " + (quiet ? "quiet machine" : "whole run") + ": **" + versus(worst, value(bare)) + "**")
         }
-        if pooled != nil, let worst = (quietRows.isEmpty ? rows : quietRows).max(by: { a, b in
-            let ba = bareBySize?[a.frameBytes] ?? bareQuiet ?? bareWhole, bb = bareBySize?[b.frameBytes] ?? bareQuiet ?? bareWhole
-            return value(a.percentiles) / ba.p(pct) < value(b.percentiles) / bb.p(pct)
-        }) {
-            let bare = bareBySize?[worst.frameBytes] ?? bareQuiet ?? bareWhole
-            parts.append("worst size (" + Self.size(worst.frameBytes) + (bareBySize?[worst.frameBytes] != nil ? ", against the slice before its rows" : "")
-                         + "): " + versus(value(worst.percentiles), bare.p(pct)))
+        var parts = [(basis.quiet ? String(format: "all sizes pooled, quiet machine (%d of %d rows, %llu samples)", quietRows.count, rows.count, basis.measured.samples)
+                                  : String(format: "all sizes pooled, whole run (%llu samples)", basis.measured.samples))
+                     + ": **" + versus(value(basis.measured), value(basis.bare)) + "**"]
+        // The worst single size, on the same footing as the verdict.
+        let sizeBare: (Latency) -> Percentiles = { (basis.quiet ? bareBySize?[$0.frameBytes] : nil) ?? basis.bare }
+        if let worst = (basis.quiet ? quietRows : rows).max(by: { value($0.percentiles) / value(sizeBare($0)) < value($1.percentiles) / value(sizeBare($1)) }) {
+            let own = basis.quiet && bareBySize?[worst.frameBytes] != nil
+            parts.append("worst size (" + Self.size(worst.frameBytes) + (own ? ", against its frame size's quiet slices" : "") + "): "
+                         + versus(value(worst.percentiles), value(sizeBare(worst))))
         }
-        if let all = pooled?.all, pooled?.quiet != nil {
-            parts.append("whole run, pooled: " + versus(value(all), bareWhole.p(pct)))
+        if basis.quiet, let all = results.pooledLatency?.first(where: { $0.system == system })?.all, let bareWhole {
+            parts.append("whole run, pooled: " + versus(value(all), value(bareWhole)))
         }
-        return (ok, parts.joined(separator: "; "))
+        return (value(basis.measured) / value(basis.bare) <= bound, parts.joined(separator: "; "))
     }
 
     /// Device completion to client, against the bare eventfd wake-up of the same run.
@@ -342,8 +346,8 @@ struct Report {
         md += "Device completion (the timestamp the device writes into the slot descriptor) to the client holding the frame, in µs. "
         md += "Ratios are p99 against the bare eventfd wake-up between two processes in the same run, sampled in slices "
         md += "between the rows (before each frame size's daemon starts, a quarter of a row's samples per row), so the "
-        md += "baseline sees the same stretch of the run as the rows it is set against: each row against the slice measured "
-        md += "before its frame size's rows, and each mode's rows of every size, pooled, against every slice, pooled (the "
+        md += "baseline sees the same stretch of the run as the rows it is set against: each row against its frame size's quiet "
+        md += "slices, and each mode's rows of every size, pooled, against every slice, pooled (the "
         md += "*all sizes* rows). The path is the same at every size (the client reads a header), so a mode's p99 is that of "
         md += "all its samples, and the targets are judged on it. This machine is a virtual "
         md += "machine whose host takes its CPUs away now and then (the `steal` column of /proc/stat): one 30 ms theft "
@@ -356,19 +360,20 @@ struct Report {
         md += "a Frames message (two wake-ups). *lease, daemon-queued*: the path before the device recycled its slots — the "
         md += "daemon queues slots to the device (`queue_depth`) and grants leases by message. *busy-poll*: the client spins "
         md += "on the ring head (no wake-up), on a core of its own (`taskset`; the daemon and its device thread on the other).\n\n"
-        md += "| frame | client | samples | p50 | p99 | p99.9 | max | p99 / eventfd p99 (slice before; all sizes: pooled) | stolen ms (attempts) |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n"
+        md += "| frame | client | samples | p50 | p99 | p99.9 | max | p99 / eventfd p99 (its size's slices; all sizes: pooled) | stolen ms (attempts) |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n"
         let bareP99 = results.eventfdProcesses?.p99
         for l in results.latency {
             let p = l.percentiles
-            // Against the slice before this size's rows when it was quiet, else the whole run's.
+            // Against this frame size's quiet slices, else the whole run's baseline.
             let bare = results.quietWake?.processesBySize?[l.frameBytes]?.p99 ?? bareP99
             md += "| \(Self.size(l.frameBytes)) | \(l.system) | \(p.samples) | " + String(format: "%.1f | %.1f | %.1f | %.1f", p.p50, p.p99, p.p999, p.max)
             md += " | " + Self.ratio(p.p99, bare) + " | " + (l.stolenMs.map { String(format: "%.0f (%d)", $0, l.attempts ?? 1) } ?? "–") + " |\n"
         }
         for pooled in results.pooledLatency ?? [] {
-            let (p, bare) = pooled.quiet.map { ($0, results.quietWake?.processes.p99) } ?? (pooled.all, bareP99)
-            md += "| all sizes\(pooled.quiet != nil ? ", quiet" : "") | \(pooled.system) | \(p.samples) | " + String(format: "%.1f | %.1f | %.1f | %.1f", p.p50, p.p99, p.p999, p.max)
-            md += " | " + Self.ratio(p.p99, bare) + " | – |\n"
+            guard let b = pooledBasis(pooled.system, bareQuiet: results.quietWake?.processes, bareWhole: results.eventfdProcesses) else { continue }
+            let p = b.measured
+            md += "| all sizes\(b.quiet ? ", quiet" : "") | \(pooled.system) | \(p.samples) | " + String(format: "%.1f | %.1f | %.1f | %.1f", p.p50, p.p99, p.p999, p.max)
+            md += " | " + Self.ratio(p.p99, b.bare.p99) + " | – |\n"
         }
         for (name, p) in [("eventfd, two threads", results.eventfdThreads), ("eventfd, two processes", results.eventfdProcesses),
                           ("eventfd stream, two processes, every frame", results.eventfdStreamEvery),
@@ -389,17 +394,15 @@ struct Report {
             }
             md += ". The targets above are judged on those rows against those slices; the whole run's ratios are given beside them.\n"
         }
-        // The bullets state what the targets table decides, on the same figures.
-        for (name, stream, counted) in [("capture lease", results.quietWake?.streamEvery ?? results.eventfdStreamEvery, "every frame"),
-                                        ("capture latest", results.quietWake?.streamNewest ?? results.eventfdStreamNewest, "newest frame")] {
-            guard let pooled = results.pooledLatency?.first(where: { $0.system == name }),
-                  let bare = pooled.quiet != nil ? results.quietWake?.processes : results.eventfdProcesses else { continue }
-            let p = pooled.quiet ?? pooled.all
+        // The bullets state what the targets table decides, on the same figures (pooledBasis).
+        for (name, streamQuiet, streamWhole, counted) in [("capture lease", results.quietWake?.streamEvery, results.eventfdStreamEvery, "every frame"),
+                                                          ("capture latest", results.quietWake?.streamNewest, results.eventfdStreamNewest, "newest frame")] {
+            guard let b = pooledBasis(name, bareQuiet: results.quietWake?.processes, bareWhole: results.eventfdProcesses) else { continue }
+            let p = b.measured
             md += String(format: "\n- %@, all sizes%@: p99 %.1f µs = %.2f× the bare wake-up's %.1f µs (target ≤ 1.5×); p50 %.1f µs = %.2f× its %.1f µs (target ≤ 2×)",
-                         String(name.dropFirst(8)), pooled.quiet != nil ? " on a quiet machine" : "", p.p99, p.p99 / bare.p99, bare.p99, p.p50, p.p50 / bare.p50, bare.p50)
-            if let stream {
-                md += String(format: "; like for like, against the bare eventfd as a stream (%@): p99 %.2f× its %.1f µs, p50 %.2f× its %.1f µs",
-                             counted, p.p99 / stream.p99, stream.p99, p.p50 / stream.p50, stream.p50)
+                         String(name.dropFirst(8)), b.quiet ? " on a quiet machine" : "", p.p99, p.p99 / b.bare.p99, b.bare.p99, p.p50, p.p50 / b.bare.p50, b.bare.p50)
+            if let stream = pooledBasis(name, bareQuiet: streamQuiet, bareWhole: streamWhole)?.bare {
+                md += String(format: "; like for like, against the bare eventfd as a stream (%@): p99 %.2f× its %.1f µs", counted, p.p99 / stream.p99, stream.p99)
             }
         }
         // How far one size's p99 strays from the pooled p99 by noise alone: the ping-pong's own

@@ -266,9 +266,10 @@ struct SuiteCommand: ParsableCommand {
                         return try decode(child.collect())
                     }
                     guard let p = r.latency else { continue }
-                    let kept = r.latencySamples ?? []
-                    samples[name, default: ([], [])].all += kept
-                    if stolen <= quietStealMs { samples[name, default: ([], [])].quiet += kept }
+                    if let kept = r.latencySamples, !kept.isEmpty {
+                        samples[name, default: ([], [])].all += kept
+                        if stolen <= quietStealMs { samples[name, default: ([], [])].quiet += kept }
+                    }
                     results.latency.append(Latency(system: name, frameBytes: size, percentiles: p, stolenMs: stolen, attempts: attempts))
                     log(String(format: "latency %@ %8d B: p50 %.1f p99 %.1f p99.9 %.1f us (%d attempt(s), %.0f ms stolen)", name, size, p.p50, p.p99, p.p999, attempts, stolen))
                 }
