@@ -78,15 +78,6 @@ enum Machine {
     }
 }
 
-/// CPU time the hypervisor took from this machine's virtual CPUs (the `steal` column of
-/// /proc/stat's `cpu` line), summed over every CPU, in milliseconds; 0 on bare metal.
-func stolenMilliseconds() -> Double {
-    guard let line = (readWholeFile("/proc/stat") ?? "").split(separator: "\n").first(where: { $0.hasPrefix("cpu ") }) else { return 0 }
-    let fields = line.split(separator: " ")
-    guard fields.count > 8, let ticks = Double(fields[8]) else { return 0 }
-    return ticks * 1000 / Double(sysconf(Int32(_SC_CLK_TCK)))
-}
-
 /// At most this much CPU time stolen by the host (ms) during a latency row or baseline slice
 /// counts as a quiet machine.
 let quietStealMs = 20.0

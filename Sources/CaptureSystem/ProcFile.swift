@@ -18,3 +18,13 @@ public func readWholeFile(_ path: String) -> String? {
     }
     return String(decoding: data, as: UTF8.self)
 }
+
+/// CPU time the hypervisor took from this machine's virtual CPUs (the `steal` column of
+/// /proc/stat's `cpu` line), summed over every CPU, in milliseconds; 0 on bare metal. What a
+/// latency or overrun figure measured meanwhile owes to the host, not to this machine.
+public func stolenMilliseconds() -> Double {
+    guard let line = (readWholeFile("/proc/stat") ?? "").split(separator: "\n").first(where: { $0.hasPrefix("cpu ") }) else { return 0 }
+    let fields = line.split(separator: " ")
+    guard fields.count > 8, let ticks = Double(fields[8]) else { return 0 }
+    return ticks * 1000 / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
